@@ -1,0 +1,55 @@
+"""Shared fixtures: an offline, isolated environment and a small text corpus."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from tzoo.cli import main
+
+
+@pytest.fixture(autouse=True)
+def offline_env(tmp_path, monkeypatch):
+    """No network, no user cache, no shared data unless a test asks for it."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("TZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TZOO_DATA", raising=False)
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(scope="session")
+def corpus_text() -> str:
+    """About 20 kB of pseudo-English with a fixed seed."""
+    rng = random.Random(0)
+    words = ["the", "king", "queen", "shall", "love", "and", "not", "of", "my", "lord", "thou", "art",
+             "what", "is", "a", "good", "night", "sweet", "prince", "to", "be", "or"]
+    lines = []
+    for _ in range(800):
+        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def corpus(tmp_path, corpus_text) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(corpus_text, encoding="utf-8")
+    return path
+
+
+TINY = ["--backbone.dim=32", "--backbone.depth=2", "--backbone.heads=2", "--data.block_size=16",
+        "--loop.batch_size=4", "--loop.eval_every=2", "--loop.eval_batches=2", "--loop.log_every=1",
+        "--optim.warmup_steps=2", "--sample.max_new_tokens=20"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `tzoo ARGS` in-process; returns (exit status, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from tzoo.backbone import Backbone, BackboneConfig
+from tzoo.tasks import LanguageModelTask, TzooModel, generate, score
+from tzoo.tokenizers import TextTokenizer
+
+
+def tiny_lm(vocab=11, block=12, tie=True):
+    torch.manual_seed(0)
+    backbone = Backbone(BackboneConfig(dim=16, depth=2, heads=2, max_positions=block))
+    text = TextTokenizer(vocab, 16)
+    task = LanguageModelTask(16, vocab, tied=text.embed if tie else None)
+    return TzooModel({"text": text}, backbone, task).eval()
+
+
+def test_loss_is_near_log_vocab_at_init():
+    model = tiny_lm()
+    ids = torch.randint(11, (3, 8))
+    out = model({"text": ids, "targets": torch.roll(ids, -1, 1)})
+    assert abs(out.loss.item() - torch.log(torch.tensor(11.0)).item()) < 0.2
+    assert out.outputs["logits"].shape == (3, 8, 11)
+
+
+def test_tied_head_shares_the_embedding():
+    model = tiny_lm()
+    assert model.task.head.weight is model.tokenizers["text"].embed.weight
+    assert tiny_lm(tie=False).task.head.weight is not tiny_lm(tie=False).tokenizers["text"].embed.weight
+
+
+def test_every_parameter_gets_a_gradient():
+    model = tiny_lm(tie=False).train()
+    ids = torch.randint(11, (2, 8))
+    model({"text": ids, "targets": torch.roll(ids, -1, 1)}).loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_ignored_targets_do_not_count():
+    model = tiny_lm()
+    ids = torch.randint(11, (1, 8))
+    targets = torch.full((1, 8), -1)
+    targets[0, :3] = ids[0, 1:4]
+    total, count = score(model, [{"text": ids, "targets": targets}], torch.device("cpu"))
+    assert count.item() == 3
+    full = model({"text": ids, "targets": targets}).loss
+    assert torch.allclose(total / count, full.double(), atol=1e-5)
+
+
+def test_kv_cache_generation_equals_recompute_within_the_window():
+    model = tiny_lm(block=12)
+    prompt = torch.randint(11, (2, 3))
+    with_cache = generate(model, prompt, 9, block_size=12, temperature=0, use_cache=True)
+    without = generate(model, prompt, 9, block_size=12, temperature=0, use_cache=False)
+    assert torch.equal(with_cache, without)
+    assert with_cache.shape == (2, 12)
+
+
+def test_generation_runs_past_the_window_and_is_seeded():
+    model = tiny_lm(block=8)
+    prompt = torch.randint(11, (1, 2))
+    a = generate(model, prompt, 30, 8, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(1))
+    b = generate(model, prompt, 30, 8, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (1, 32)
+    c = generate(model, prompt, 30, 8, temperature=1.0, top_k=5, use_cache=False,
+                 generator=torch.Generator().manual_seed(1))
+    assert c.shape == (1, 32)
+
+
+def test_top_k_one_is_greedy():
+    model = tiny_lm()
+    prompt = torch.randint(11, (1, 3))
+    greedy = generate(model, prompt, 5, 12, temperature=0)
+    top1 = generate(model, prompt, 5, 12, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(greedy, top1)
+
+
+def test_empty_prompt_is_rejected():
+    with pytest.raises(ValueError):
+        generate(tiny_lm(), torch.zeros(1, 0, dtype=torch.long), 3, 12)

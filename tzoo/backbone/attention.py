@@ -1,0 +1,60 @@
+"""Multi-head self-attention on `F.scaled_dot_product_attention`, with an optional KV cache."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cache import KVCache
+
+
+class SelfAttention(nn.Module):
+    """Self-attention over a token set.
+
+    Args:
+        dim: model width D.
+        heads: number of heads; D must be divisible by it.
+        dropout: attention-probability and output dropout.
+        bias: bias in the qkv and output projections.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = False) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+
+    def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)  # each (B, N, D)
+        hd = d // self.heads
+        return tuple(t.view(b, n, self.heads, hd).transpose(1, 2) for t in (q, k, v))  # (B, H, N, hd)
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
+                cache: Optional[KVCache] = None, layer: int = 0) -> Tensor:
+        b, n, d = x.shape  # (B, N, D)
+        q, k, v = self._qkv(x)  # (B, H, N, hd)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)  # (B, H, L+N, hd)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=is_causal)
+        y = self.proj(y.transpose(1, 2).reshape(b, n, d))  # (B, N, D)
+        return F.dropout(y, self.dropout, self.training) if p else y
+
+    def attention_weights(self, x: Tensor, attn_mask: Optional[Tensor] = None,
+                          is_causal: bool = False) -> Tensor:
+        """The softmax attention probabilities SDPA computes internally, (B, H, N, N); for plots."""
+        q, k, _ = self._qkv(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, N, N)
+        if is_causal:
+            n = x.shape[1]
+            attn_mask = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        return scores.softmax(dim=-1)

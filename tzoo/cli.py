@@ -1,0 +1,150 @@
+"""Command line: `tzoo list | train | sample | eval | predict`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Optional, Sequence
+
+from .config import apply_overrides, describe, from_dict, parse_override_args
+from .errors import TzooError
+from .recipes import RECIPES, get_recipe
+from .recipes.rundir import CONFIG, RunDir
+
+RESUMABLE = {"loop.max_steps", "loop.eval_every", "loop.save_every", "loop.log_every"}
+
+USAGE = """tzoo list                                   recipes, one line each
+tzoo train RECIPE [--out DIR] [--preset NAME] [--section.key=value ...]
+tzoo train RECIPE --help                    presets and every config key with its default
+tzoo train --resume DIR [--loop.max_steps=N]
+tzoo sample DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--no-cache]
+tzoo eval DIR [--data.path=FILE]            figures as JSON on the last line
+tzoo predict DIR FILE [FILE ...]            top classes for images / clips
+Multi-process: `accelerate launch -m tzoo train ...` or `torchrun --nproc_per_node N -m tzoo train ...`."""
+
+
+def load_run(path: str) -> tuple[Any, Any, RunDir]:
+    """(recipe, config, run) of an existing run directory."""
+    run = RunDir.open(path)
+    name, data = run.load_config()
+    recipe = get_recipe(name)
+    cfg = from_dict(recipe.default(), data, source=str(run / CONFIG))
+    return recipe, cfg, run
+
+
+def cmd_list(_: Sequence[str]) -> int:
+    width = max(len(n) for n in RECIPES)
+    for name, recipe in RECIPES.items():
+        print(f"{name:<{width}}  {recipe.summary} (presets: {', '.join(recipe.presets)})")
+    return 0
+
+
+def _train_help(recipe: Any) -> None:
+    print(f"tzoo train {recipe.name} [--out DIR] [--preset {'|'.join(recipe.presets)}] [--key=value ...]\n")
+    print(recipe.summary + "\n\nconfig keys (defaults of the first preset):")
+    for line in describe(recipe.default()):
+        print("  " + line)
+
+
+def cmd_train(args: Sequence[str]) -> int:
+    from .recipes.train import train
+
+    p = argparse.ArgumentParser(prog="tzoo train", add_help=False)
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("--out")
+    p.add_argument("--preset")
+    p.add_argument("--resume", metavar="DIR")
+    p.add_argument("-h", "--help", action="store_true")
+    ns, rest = p.parse_known_args(args)
+    overrides = parse_override_args(rest)
+    if ns.resume:
+        if ns.recipe or ns.out or ns.preset:
+            raise TzooError("--resume DIR takes no recipe, --out or --preset: they come from DIR/config.json")
+        recipe, cfg, run = load_run(ns.resume)
+        fixed = sorted(set(overrides) - RESUMABLE)
+        if fixed:
+            raise TzooError(f"--{fixed[0]} cannot change on resume; only {', '.join(sorted(RESUMABLE))} can")
+        cfg = apply_overrides(cfg, overrides)
+        if overrides:
+            run.save_config(recipe.name, cfg)
+        metrics = train(recipe, cfg, run, resume=True)
+    else:
+        if not ns.recipe:
+            raise TzooError("tzoo train needs a recipe name (see `tzoo list`) or --resume DIR")
+        recipe = get_recipe(ns.recipe)
+        if ns.help:
+            _train_help(recipe)
+            return 0
+        preset = ns.preset or next(iter(recipe.presets))
+        if preset not in recipe.presets:
+            raise TzooError(f"unknown preset {preset!r} for {recipe.name}; presets: {', '.join(recipe.presets)}")
+        cfg = apply_overrides(recipe.presets[preset](), overrides)
+        run = RunDir(ns.out or f"runs/{recipe.name}")
+        metrics = train(recipe, cfg, run)
+    print(json.dumps(metrics))
+    return 0
+
+
+def cmd_sample(args: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="tzoo sample", description="Sample text from a trained language model.")
+    p.add_argument("run", metavar="DIR")
+    p.add_argument("--prompt")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
+    ns = p.parse_args(args)
+    recipe, cfg, run = load_run(ns.run)
+    if not hasattr(recipe, "sample_text"):
+        raise TzooError(f"{run.path}: recipe {recipe.name} does not generate text; use tzoo predict")
+    s = cfg.sample
+    n = s.max_new_tokens if ns.max_new_tokens is None else ns.max_new_tokens
+    t = s.temperature if ns.temperature is None else ns.temperature
+    k = s.top_k if ns.top_k is None else ns.top_k
+    if n < 0 or t < 0 or k < 0:
+        raise TzooError("--max-new-tokens, --temperature and --top-k must be >= 0")
+    model, codec = recipe.load(cfg, run)
+    prompt = s.prompt if ns.prompt is None else ns.prompt
+    print(recipe.sample_text(model, codec, cfg, prompt, n, t, k, ns.seed, not ns.no_cache))
+    return 0
+
+
+def cmd_eval(args: Sequence[str]) -> int:
+    if not args or args[0].startswith("-"):
+        raise TzooError("usage: tzoo eval DIR [--data.path=FILE]")
+    recipe, cfg, run = load_run(args[0])
+    result = recipe.evaluate_run(cfg, run, parse_override_args(args[1:]))
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_predict(args: Sequence[str]) -> int:
+    if len(args) < 2:
+        raise TzooError("usage: tzoo predict DIR FILE [FILE ...]")
+    recipe, cfg, run = load_run(args[0])
+    if not hasattr(recipe, "predict"):
+        raise TzooError(f"{run.path}: recipe {recipe.name} has no predict; use tzoo sample for language models")
+    recipe.predict(cfg, run, list(args[1:]))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "predict": cmd_predict}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    try:
+        if command is None:
+            raise TzooError(f"unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}")
+        return command(argv[1:])
+    except TzooError as e:
+        print(f"tzoo: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("tzoo: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Data side: find, read and batch datasets. No parameters, CPU only."""

@@ -1,0 +1,14 @@
+"""Recipes: data + tokenizers + backbone + task, trained by the one loop in train.py."""
+from __future__ import annotations
+
+from ..errors import TzooError
+from .lm import BPE_LM, CHAR_LM
+
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM)}
+
+
+def get_recipe(name: str):
+    """The recipe called `name`, or a one-line error listing the known ones."""
+    if name not in RECIPES:
+        raise TzooError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)} (see `tzoo list`)")
+    return RECIPES[name]

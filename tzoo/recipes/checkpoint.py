@@ -1,0 +1,166 @@
+"""Checkpoints in state/: weights and optimizer in safetensors, the rest in JSON, written atomically.
+
+Layout: state/step-NNNNNNN/{model,optimizer}.safetensors + optimizer.json + trainer.json, and
+state/latest.json naming the last and the best checkpoint. A checkpoint folder is filled under a
+temporary name and renamed into place; latest.json is replaced atomically afterwards. A process
+killed at any point therefore leaves the previous checkpoint as the one latest.json names.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..errors import TzooError
+from ..storage import load_tensors, read_json, save_tensors, write_json
+from ..tasks import shared_free_state
+from .rundir import STATE, WEIGHTS, RunDir
+
+POINTER = "latest.json"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_weights(model: nn.Module, path: Path, expected_sha: Optional[str] = None) -> None:
+    """Load safetensors weights into `model`, checking integrity, names and shapes first."""
+    if expected_sha is not None and path.is_file() and sha256(path) != expected_sha:
+        raise TzooError(f"{path}: checksum differs from the one recorded at save time; "
+                        "the file was modified or damaged; restore it or retrain")
+    tensors = load_tensors(path)
+    expected = shared_free_state(model)
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = [k for k in expected if k in tensors and tuple(tensors[k].shape) != tuple(expected[k].shape)]
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if extra:
+            parts.append(f"unexpected {extra[:3]}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{k} has shape {tuple(tensors[k].shape)} but the config gives {tuple(expected[k].shape)}")
+        raise TzooError(f"{path}: weights do not match the run's config.json ({'; '.join(parts)}); "
+                        "use the config the weights were trained with")
+    bad_dtype = [k for k in expected if tensors[k].dtype != expected[k].dtype]
+    if bad_dtype:
+        raise TzooError(f"{path}: tensor {bad_dtype[0]} has dtype {tensors[bad_dtype[0]].dtype}, "
+                        f"expected {expected[bad_dtype[0]].dtype}; the file was not written by this run")
+    model.load_state_dict(tensors, strict=False)
+
+
+def _optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    tensors = load_tensors(folder / "optimizer.safetensors")
+    meta = read_json(folder / "optimizer.json", "optimizer state")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in list(tensors.items()) + list(meta.get("scalars", {}).items()):
+        pid, _, name = key.partition(".")
+        if not pid.isdigit() or int(pid) >= len(params):
+            raise TzooError(f"{folder}: optimizer state names parameter {pid}, which the model does not have")
+        p = params[int(pid)]
+        if torch.is_tensor(value) and value.dim() > 0 and tuple(value.shape) != tuple(p.shape):
+            raise TzooError(f"{folder}: optimizer state {key} has shape {tuple(value.shape)}, "
+                            f"parameter has {tuple(p.shape)}; the checkpoint belongs to another config")
+        state.setdefault(int(pid), {})[name] = value
+    groups = meta.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(optimizer.param_groups):
+        raise TzooError(f"{folder}/optimizer.json: param_groups do not match the optimizer")
+    for g in groups:
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, TypeError) as e:
+        raise TzooError(f"{folder}: optimizer state does not fit this model ({e})") from None
+
+
+def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    trainer: dict, best: bool) -> str:
+    """Write state/step-N atomically, point latest.json at it, prune older ones; returns its name."""
+    state = run / STATE
+    state.mkdir(parents=True, exist_ok=True)
+    name = f"step-{trainer['step']:07d}"
+    tmp = state / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_tensors(tmp / "model.safetensors", shared_free_state(model))
+    tensors, meta = _optimizer_files(optimizer)
+    save_tensors(tmp / "optimizer.safetensors", tensors)
+    write_json(tmp / "optimizer.json", meta)
+    files = {f: sha256(tmp / f) for f in ("model.safetensors", "optimizer.safetensors", "optimizer.json")}
+    write_json(tmp / "trainer.json", {**trainer, "files": files})
+    final = state / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    pointer = _read_pointer(run) or {}
+    pointer["last"] = name
+    if best or "best" not in pointer:
+        pointer["best"] = name
+    # The run's top-level weights follow the last checkpoint.
+    save_tensors(run / WEIGHTS, shared_free_state(model))
+    pointer["model_sha256"] = sha256(run / WEIGHTS)
+    write_json(state / POINTER, pointer)
+    _prune(state, keep={pointer["last"], pointer["best"]})
+    return name
+
+
+def _read_pointer(run: RunDir) -> Optional[dict]:
+    path = run / STATE / POINTER
+    return read_json(path, "checkpoint pointer") if path.is_file() else None
+
+
+def _prune(state: Path, keep: set[str]) -> None:
+    for child in state.iterdir():
+        if child.is_dir() and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def model_sha(run: RunDir) -> Optional[str]:
+    """The checksum recorded for the run's model.safetensors, if any."""
+    pointer = _read_pointer(run)
+    return pointer.get("model_sha256") if pointer else None
+
+
+def load_checkpoint(run: RunDir, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
+                    which: str = "last") -> dict:
+    """Restore the `which` ("last" or "best") checkpoint; returns its trainer.json."""
+    pointer = _read_pointer(run)
+    if not pointer or which not in pointer:
+        raise TzooError(f"{run.path}: no checkpoint to resume from (state/{POINTER} missing); "
+                        "start a new run instead")
+    folder = run / STATE / pointer[which]
+    trainer = read_json(folder / "trainer.json", "checkpoint trainer state")
+    files = trainer.get("files", {}) if isinstance(trainer, dict) else {}
+    for fname, digest in files.items():
+        if not (folder / fname).is_file() or sha256(folder / fname) != digest:
+            raise TzooError(f"{folder / fname}: missing or modified since it was saved (checksum differs); "
+                            "the checkpoint is damaged")
+    load_weights(model, folder / "model.safetensors")
+    if optimizer is not None:
+        _load_optimizer(optimizer, folder)
+    return trainer

@@ -1,0 +1,272 @@
+"""Recipes `char-lm` and `bpe-lm`: a decoder-only language model on a text corpus."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import torch
+from torch import Tensor
+
+from ..backbone import Backbone, BackboneConfig
+from ..errors import TzooError
+from ..modalities.text import RandomWindows, check_length, consecutive_windows, find_corpus, read_corpus, split_text
+from ..tasks import LanguageModelTask, TzooModel, generate, score
+from ..tokenizers import TextTokenizer, encode_corpus, load_codec, train_codec
+from ..tokenizers.text import Codec
+from ..tokenizers.types import NUM_TYPES
+from .base import Parts
+from .checkpoint import load_weights, model_sha
+from .rundir import WEIGHTS, RunDir
+from .settings import LoopConfig, OptimConfig
+
+
+@dataclass
+class TextDataConfig:
+    """Corpus and tokenization.
+
+    Attributes:
+        path: a UTF-8 text file; unset = Tiny Shakespeare ($TZOO_DATA, cache, or download).
+        tokenizer: "char" (one id per character) or "bpe" (byte-level BPE trained on the train split).
+        vocab_size: BPE vocabulary size (>= 257; ignored for char).
+        block_size: context length in tokens.
+        val_fraction: the last this fraction of characters is the validation split.
+    """
+
+    path: Optional[str] = None
+    tokenizer: Literal["char", "bpe"] = "char"
+    vocab_size: int = 512
+    block_size: int = 256
+    val_fraction: float = 0.1
+
+    def validate(self) -> None:
+        if self.block_size < 1:
+            raise ValueError(f"block_size: must be >= 1, got {self.block_size}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction: must be in (0, 1), got {self.val_fraction}")
+        if self.tokenizer == "bpe" and self.vocab_size < 257:
+            raise ValueError(f"vocab_size: byte-level BPE needs at least 257, got {self.vocab_size}")
+
+
+@dataclass
+class SampleConfig:
+    """Text printed after training (and the defaults of `tzoo sample`)."""
+
+    prompt: str = "\n"
+    max_new_tokens: int = 500
+    temperature: float = 0.8
+    top_k: int = 200
+
+    def validate(self) -> None:
+        if self.max_new_tokens < 0 or self.top_k < 0 or self.temperature < 0:
+            raise ValueError("max_new_tokens: max_new_tokens, top_k and temperature must be >= 0")
+
+
+@dataclass
+class LMConfig:
+    """A language-model recipe: data, backbone, loop, optimizer, sampling."""
+
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    tie_embeddings: bool = True
+
+    def validate(self) -> None:
+        try:
+            self.backbone.with_positions(self.data.block_size)
+        except ValueError as e:
+            raise ValueError(f"backbone.{e}") from None
+
+
+@dataclass
+class Corpus:
+    """A tokenized corpus split into train and validation ids."""
+
+    path: Path
+    codec: Codec
+    train: Tensor
+    val: Tensor
+    val_chars: int  # characters predicted when scoring the validation split
+
+
+def _codec(cfg: TextDataConfig, train_text: str, full_text: str, run: RunDir, is_main: bool,
+           barrier: Callable[[], None]) -> Codec:
+    """The run's codec: loaded if saved, else fitted on the main process, saved, and loaded by the rest."""
+    saved = (run / ("vocab.json" if cfg.tokenizer == "char" else "tokenizer.json")).is_file()
+    if not saved and is_main:
+        # Characters come from the whole text (as nanoGPT) so validation has no unknown symbol;
+        # BPE merges are learned on the training split only.
+        codec = train_codec(cfg.tokenizer, full_text if cfg.tokenizer == "char" else train_text, cfg.vocab_size)
+        codec.save(run.path)
+    barrier()
+    return load_codec(cfg.tokenizer, run.path)
+
+
+def load_corpus(cfg: TextDataConfig, run: RunDir, is_main: bool = True,
+                barrier: Callable[[], None] = lambda: None) -> Corpus:
+    path = find_corpus(cfg.path)
+    text = read_corpus(path)
+    train_text, val_text = split_text(text, cfg.val_fraction)
+    codec = _codec(cfg, train_text, text, run, is_main, barrier)
+    train_ids, val_ids = encode_corpus(codec, train_text), encode_corpus(codec, val_text)
+    check_length(train_ids, cfg.block_size, "training", path)
+    check_length(val_ids, cfg.block_size, "validation", path)
+    val_chars = len(val_text) - len(codec.decode(val_ids[:1].tolist()))
+    return Corpus(path, codec, train_ids, val_ids, val_chars)
+
+
+def make_model(cfg: LMConfig, vocab_size: int) -> TzooModel:
+    backbone_cfg = replace(cfg.backbone.with_positions(cfg.data.block_size), num_types=NUM_TYPES)
+    text = TextTokenizer(vocab_size, backbone_cfg.dim)
+    task = LanguageModelTask(backbone_cfg.dim, vocab_size, tied=text.embed if cfg.tie_embeddings else None)
+    return TzooModel({"text": text}, Backbone(backbone_cfg), task)
+
+
+def lm_metrics(sums: dict[str, Tensor], val_chars: int, char_level: bool) -> dict[str, float]:
+    """Losses in nats per token, plus bits per character (and per token for BPE)."""
+    out: dict[str, float] = {}
+    if "train_count" in sums:
+        out["train_loss"] = float(sums["train_sum"] / sums["train_count"])
+    val = float(sums["val_sum"] / sums["val_count"])
+    out["val_loss"] = val
+    if "full" in sums:  # the whole split was scored: bits per character are exact
+        total_bits = float(sums["val_sum"]) / math.log(2)
+        out["val_bpc"] = total_bits / val_chars
+        if not char_level:
+            out["val_bits_per_token"] = val / math.log(2)
+    return out
+
+
+class LanguageModelRecipe:
+    """Decoder-only LM: text ids -> causal backbone -> next-token head (tied to the embedding)."""
+
+    def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
+        self.name, self.summary, self.presets = name, summary, presets
+
+    def default(self) -> LMConfig:
+        return next(iter(self.presets.values()))()
+
+    def build(self, cfg: LMConfig, run: RunDir, device: torch.device, is_main: bool,
+              barrier: Callable[[], None]) -> Parts:
+        corpus = load_corpus(cfg.data, run, is_main, barrier)
+        model = make_model(cfg, corpus.codec.vocab_size)
+        block, bs, seed = cfg.data.block_size, cfg.loop.batch_size, cfg.loop.seed
+        probes = {"train": RandomWindows(corpus.train, block, bs, seed + 1),
+                  "val": RandomWindows(corpus.val, block, bs, seed + 2)}
+
+        def evaluate(model: TzooModel, final: bool, rank: int, world: int) -> dict[str, Tensor]:
+            device = next(model.parameters()).device
+            sums = {}
+            for split, source in probes.items():
+                batches = (source.batch(i, rank, world) for i in range(cfg.loop.eval_batches))
+                if final and split == "val":
+                    batches = consecutive_windows(corpus.val, block, bs, rank, world)
+                sums[f"{split}_sum"], sums[f"{split}_count"] = score(model, batches, device)
+            if final:
+                sums["full"] = torch.ones(())
+            return sums
+
+        def finish(model: TzooModel, run: RunDir, summary: dict) -> None:
+            text = self.sample_text(model, corpus.codec, cfg, cfg.sample.prompt, cfg.sample.max_new_tokens,
+                                    cfg.sample.temperature, cfg.sample.top_k, seed)
+            (run / "sample.txt").write_text(text, encoding="utf-8")
+            print(f"--- sample ({cfg.sample.max_new_tokens} tokens) ---\n{text}\n---", flush=True)
+
+        return Parts(model, RandomWindows(corpus.train, block, bs, seed), evaluate,
+                     lambda sums: lm_metrics(sums, corpus.val_chars, cfg.data.tokenizer == "char"),
+                     monitor="val_loss", finish=finish)
+
+    # -- using a trained run ---------------------------------------------------------------
+    def load(self, cfg: LMConfig, run: RunDir) -> tuple[TzooModel, Codec]:
+        codec = load_codec(cfg.data.tokenizer, run.path)
+        model = make_model(cfg, codec.vocab_size)
+        load_weights(model, run / WEIGHTS, model_sha(run))
+        return model.eval(), codec
+
+    @staticmethod
+    def sample_text(model: TzooModel, codec: Codec, cfg: LMConfig, prompt: str, max_new_tokens: int,
+                    temperature: float, top_k: int, seed: int, use_cache: bool = True) -> str:
+        ids = codec.encode(prompt)
+        if not ids:
+            raise TzooError("--prompt encodes to no tokens; give at least one character")
+        g = torch.Generator().manual_seed(seed)
+        out = generate(model, torch.tensor([ids]), max_new_tokens, cfg.data.block_size, temperature,
+                       top_k, use_cache, g)
+        return codec.decode(out[0].tolist())
+
+    def evaluate_run(self, cfg: LMConfig, run: RunDir, overrides: dict[str, str]) -> dict:
+        """Score the validation split, or with --data.path the whole of another text file, window by window."""
+        extra = sorted(set(overrides) - {"data.path"})
+        if extra:
+            raise TzooError(f"tzoo eval of a language model takes only --data.path, not --{extra[0]}")
+        path = overrides.get("data.path")
+        model, codec = self.load(cfg, run)
+        if path is None:
+            corpus = load_corpus(cfg.data, run)
+            ids, chars, where = corpus.val, corpus.val_chars, f"{corpus.path} (validation split)"
+        else:
+            text = read_corpus(Path(path))
+            ids = encode_corpus(codec, text)
+            if ids.numel() < 2:
+                raise TzooError(f"{path}: needs at least two tokens to score")
+            chars, where = len(text) - len(codec.decode(ids[:1].tolist())), path
+        with torch.no_grad():
+            total, count = score(model, consecutive_windows(ids, cfg.data.block_size, cfg.loop.batch_size),
+                                 torch.device("cpu"))
+        loss = float(total / count)
+        out = {"data": str(where), "loss": loss, "bits_per_char": float(total) / math.log(2) / chars,
+               "tokens_scored": int(count), "chars_scored": chars}
+        if cfg.data.tokenizer == "bpe":
+            out["bits_per_token"] = loss / math.log(2)
+        return out
+
+
+def _char_default() -> LMConfig:
+    """A few minutes on a 2-core CPU: context 256, 2000 steps of 8 x 256 tokens."""
+    return LMConfig(
+        data=TextDataConfig(tokenizer="char", block_size=256),
+        backbone=BackboneConfig(dim=128, depth=4, heads=4, dropout=0.0),
+        loop=LoopConfig(batch_size=8, max_steps=2000, eval_every=250, eval_batches=20, save_every=500),
+        optim=OptimConfig(lr=2e-3, min_lr=2e-4, warmup_steps=100),
+    )
+
+
+def _char_bench() -> LMConfig:
+    """nanoGPT's published CPU shape for shakespeare_char (val loss 1.88 there)."""
+    return LMConfig(
+        data=TextDataConfig(tokenizer="char", block_size=64),
+        backbone=BackboneConfig(dim=128, depth=4, heads=4, dropout=0.0),
+        loop=LoopConfig(batch_size=12, max_steps=2000, eval_every=250, eval_batches=20, save_every=1000),
+        optim=OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=100),
+    )
+
+
+def _char_gpu() -> LMConfig:
+    """nanoGPT's shakespeare_char GPU shape (6 x 384, context 256, dropout 0.2)."""
+    return LMConfig(
+        data=TextDataConfig(tokenizer="char", block_size=256),
+        backbone=BackboneConfig(dim=384, depth=6, heads=6, dropout=0.2),
+        loop=LoopConfig(batch_size=64, max_steps=5000, eval_every=250, eval_batches=200, save_every=1000,
+                        mixed_precision="bf16"),
+        optim=OptimConfig(lr=1e-3, min_lr=1e-4, warmup_steps=100),
+    )
+
+
+def _bpe(base: Callable[[], LMConfig], vocab: int = 512, block: int = 128) -> Callable[[], LMConfig]:
+    def make() -> LMConfig:
+        cfg = base()
+        return dataclasses.replace(cfg, data=replace(cfg.data, tokenizer="bpe", vocab_size=vocab,
+                                                     block_size=block))
+    return make
+
+
+CHAR_LM = LanguageModelRecipe(
+    "char-lm", "character-level language model on Tiny Shakespeare (or any --data.path text)",
+    {"default": _char_default, "bench": _char_bench, "gpu": _char_gpu})
+BPE_LM = LanguageModelRecipe(
+    "bpe-lm", "byte-level BPE language model (HF tokenizers) on Tiny Shakespeare or any text",
+    {"default": _bpe(_char_default), "gpu": _bpe(_char_gpu, 2048, 256)})

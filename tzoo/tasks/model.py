@@ -1,0 +1,73 @@
+"""TzooModel: tokenizers -> one token set -> backbone -> task head."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..backbone import Backbone, TokenSet, split
+from .output import TaskOutput
+
+
+class TzooModel(nn.Module):
+    """Wires named tokenizers, the shared backbone and a task.
+
+    The task declares `inputs` (tokenizer names, in the order their tokens enter the set) and
+    `pattern` (attention pattern). With pattern "prefix", every input before the last one is
+    the bidirectional prefix.
+
+    Args:
+        tokenizers: name -> module mapping a batch entry to a TokenSet.
+        backbone: the shared transformer.
+        task: head + loss; `forward(parts, batch) -> TaskOutput` where parts are the backbone
+            states of each input, (B, N_i, D).
+    """
+
+    def __init__(self, tokenizers: Mapping[str, nn.Module], backbone: Backbone, task: nn.Module) -> None:
+        super().__init__()
+        missing = [n for n in task.inputs if n not in tokenizers]
+        if missing:
+            raise ValueError(f"task needs tokenizers {missing} that were not given")
+        self.tokenizers = nn.ModuleDict(dict(tokenizers))
+        self.backbone = backbone
+        self.task = task
+
+    def tokenize(self, batch: Mapping[str, Any]) -> tuple[TokenSet, list[tuple[int, int]]]:
+        """One joint token set from the task's inputs, plus each input's span."""
+        sets = []
+        for name in self.task.inputs:
+            entry = batch[name]
+            tok = self.tokenizers[name]
+            sets.append(tok(**entry) if isinstance(entry, Mapping) else tok(entry))
+        if len(sets) == 1:
+            return sets[0], [(0, sets[0].embeds.shape[1])]
+        return TokenSet.cat(sets)
+
+    def prefix_len(self, tokens: TokenSet, spans: list[tuple[int, int]]) -> Optional[Tensor]:
+        if self.task.pattern != "prefix":
+            return None
+        b = tokens.embeds.shape[0]
+        return torch.full((b,), spans[-1][0], dtype=torch.long, device=tokens.embeds.device)
+
+    def encode(self, batch: Mapping[str, Any]) -> list[Tensor]:
+        """Backbone states of each input, [(B, N_i, D), ...]."""
+        tokens, spans = self.tokenize(batch)
+        h = self.backbone(tokens, self.task.pattern, self.prefix_len(tokens, spans))  # (B, N, D)
+        return split(h, spans)
+
+    def forward(self, batch: Mapping[str, Any]) -> TaskOutput:
+        return self.task(self.encode(batch), batch)
+
+
+def shared_free_state(model: nn.Module) -> dict[str, Tensor]:
+    """state_dict with tied tensors kept once (first name wins), as safetensors requires."""
+    seen: set[int] = set()
+    out: dict[str, Tensor] = {}
+    for name, t in model.state_dict().items():
+        key = t.untyped_storage().data_ptr() if t.numel() else id(t)
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = t
+    return out

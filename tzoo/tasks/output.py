@@ -1,0 +1,15 @@
+"""What every task returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+
+@dataclass
+class TaskOutput:
+    """loss: scalar to minimise; metrics: detached scalars for logs; outputs: e.g. logits."""
+
+    loss: Tensor
+    metrics: dict[str, Tensor] = field(default_factory=dict)
+    outputs: dict[str, Tensor] = field(default_factory=dict)
