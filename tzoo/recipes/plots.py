@@ -29,3 +29,26 @@ def loss_curves(log: Sequence[dict], path: Path, keys: Sequence[str] = ("train_l
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
+
+
+def confusion_matrix(cm, class_names: Sequence[str], path: Path, title: str = "") -> None:
+    """Row-normalised confusion matrix (true class x predicted class) with counts in the cells."""
+    import numpy as np
+
+    cm = np.asarray(cm, dtype=float)
+    rates = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    if title:
+        ax.set_title(title)
+    _save(fig, path)

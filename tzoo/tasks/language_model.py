@@ -32,7 +32,7 @@ class LanguageModelTask(nn.Module):
         else:
             nn.init.normal_(self.head.weight, std=0.02)
 
-    def forward(self, parts: list[Tensor], batch: dict) -> TaskOutput:
+    def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
         h = parts[-1]  # (B, T, D)
         logits = self.head(h)  # (B, T, V)
         targets = batch["targets"]  # (B, T), -1 = ignore

@@ -20,8 +20,8 @@ class TzooModel(nn.Module):
     Args:
         tokenizers: name -> module mapping a batch entry to a TokenSet.
         backbone: the shared transformer.
-        task: head + loss; `forward(parts, batch) -> TaskOutput` where parts are the backbone
-            states of each input, (B, N_i, D).
+        task: head + loss; `forward(parts, batch, masks) -> TaskOutput` where parts are the
+            backbone states of each input, (B, N_i, D), and masks their padding masks (or None).
     """
 
     def __init__(self, tokenizers: Mapping[str, nn.Module], backbone: Backbone, task: nn.Module) -> None:
@@ -34,12 +34,24 @@ class TzooModel(nn.Module):
         self.task = task
 
     def tokenize(self, batch: Mapping[str, Any]) -> tuple[TokenSet, list[tuple[int, int]]]:
-        """One joint token set from the task's inputs, plus each input's span."""
-        sets = []
+        """One joint token set from the task's inputs, plus each input's span.
+
+        A batch entry that is a mapping is passed as keyword arguments; tokenizers with
+        `needs_input = False` (learned queries) get the batch size and device instead.
+        """
+        sets, pending = [], []
         for name in self.task.inputs:
-            entry = batch[name]
             tok = self.tokenizers[name]
+            if not getattr(tok, "needs_input", True):
+                pending.append(len(sets))
+                sets.append(tok)
+                continue
+            entry = batch[name]
             sets.append(tok(**entry) if isinstance(entry, Mapping) else tok(entry))
+        if pending:
+            ref = next(s for s in sets if isinstance(s, TokenSet)).embeds
+            for i in pending:
+                sets[i] = sets[i](ref.shape[0], ref.device)
         if len(sets) == 1:
             return sets[0], [(0, sets[0].embeds.shape[1])]
         return TokenSet.cat(sets)
@@ -50,14 +62,16 @@ class TzooModel(nn.Module):
         b = tokens.embeds.shape[0]
         return torch.full((b,), spans[-1][0], dtype=torch.long, device=tokens.embeds.device)
 
-    def encode(self, batch: Mapping[str, Any]) -> list[Tensor]:
-        """Backbone states of each input, [(B, N_i, D), ...]."""
+    def encode(self, batch: Mapping[str, Any]) -> tuple[list[Tensor], list[Optional[Tensor]]]:
+        """Backbone states of each input [(B, N_i, D), ...] and their padding masks [(B, N_i) or None]."""
         tokens, spans = self.tokenize(batch)
         h = self.backbone(tokens, self.task.pattern, self.prefix_len(tokens, spans))  # (B, N, D)
-        return split(h, spans)
+        masks = split(tokens.mask.unsqueeze(-1), spans) if tokens.mask is not None else [None] * len(spans)
+        return split(h, spans), [m.squeeze(-1) if m is not None else None for m in masks]
 
     def forward(self, batch: Mapping[str, Any]) -> TaskOutput:
-        return self.task(self.encode(batch), batch)
+        parts, masks = self.encode(batch)
+        return self.task(parts, batch, masks)
 
 
 def shared_free_state(model: nn.Module) -> dict[str, Tensor]:

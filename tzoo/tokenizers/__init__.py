@@ -1,6 +1,7 @@
 """Tokenizers: raw data of one modality -> TokenSet. Each owns its positions and type id."""
 from . import types
+from .query import QueryTokenizer
 from .text import BpeCodec, CharCodec, Codec, TextTokenizer, encode_corpus, load_codec, train_codec
 
-__all__ = ["BpeCodec", "CharCodec", "Codec", "TextTokenizer", "encode_corpus", "load_codec",
+__all__ = ["QueryTokenizer", "BpeCodec", "CharCodec", "Codec", "TextTokenizer", "encode_corpus", "load_codec",
            "train_codec", "types"]
