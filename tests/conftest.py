@@ -53,3 +53,41 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def write_image_parquet(folder: Path, split: str, labels: list[int], size: int = 16,
+                        corrupt: tuple[int, ...] = (), sizes: dict | None = None) -> Path:
+    """A parquet file with the CIFAR-10 schema (img: Image, label: ClassLabel) that the tests own.
+
+    Image i is a flat colour that encodes its label (red channel = 20 * label), so tests can
+    check that augmentation keeps images and labels together. Records in `corrupt` get bytes
+    that are not an image; `sizes` maps record index -> another side length.
+    """
+    import io
+
+    import datasets
+    from PIL import Image
+
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    records = []
+    for i, label in enumerate(labels):
+        side = (sizes or {}).get(i, size)
+        buf = io.BytesIO()
+        Image.new("RGB", (side, side), (20 * label, 100, (37 * i) % 256)).save(buf, format="PNG")
+        data = b"this is not an image" if i in corrupt else buf.getvalue()
+        records.append({"bytes": data, "path": None})
+    features = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    ds = datasets.Dataset.from_dict({"img": records, "label": labels}, features=features)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{split}-00000-of-00001.parquet"
+    ds.to_parquet(str(path))
+    return path
+
+
+@pytest.fixture
+def cifar_dir(tmp_path) -> Path:
+    """A tiny CIFAR-like dataset: 60 train and 20 test images of 16x16 pixels."""
+    folder = tmp_path / "cifar"
+    write_image_parquet(folder, "train", [i % 10 for i in range(60)])
+    write_image_parquet(folder, "test", [i % 10 for i in range(20)])
+    return folder

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from ..errors import TzooError
 from .lm import BPE_LM, CHAR_LM
+from .vit import VIT_CIFAR10
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM)}
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10)}
 
 
 def get_recipe(name: str):

@@ -17,8 +17,10 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def loss_curves(log: Sequence[dict], path: Path, keys: Sequence[str] = ("train_loss", "val_loss")) -> None:
-    """Curves of `keys` against step from log.jsonl records."""
+def loss_curves(log: Sequence[dict], path: Path) -> None:
+    """Every loss in log.jsonl records against step: `loss` (mean training loss since the last
+    evaluation) and the evaluation losses (`train_loss`, `val_loss`, `test_loss`, ...)."""
+    keys = sorted({k for r in log for k, v in r.items() if k.endswith("loss") and isinstance(v, (int, float))})
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in keys:
         pts = [(r["step"], r[key]) for r in log if key in r]
@@ -51,4 +53,28 @@ def confusion_matrix(cm, class_names: Sequence[str], path: Path, title: str = ""
                         color="white" if rates[i, j] > 0.5 else "black")
     if title:
         ax.set_title(title)
+    _save(fig, path)
+
+
+def attention_overlays(images, maps, titles: Sequence[str], path: Path) -> None:
+    """Each image beside itself overlaid with a (gh, gw) attention map (upsampled to the image).
+
+    Args:
+        images: (B, 3, H, W) uint8.
+        maps: (B, gh, gw) attention weights.
+    """
+    import torch.nn.functional as F
+
+    b = images.shape[0]
+    up = F.interpolate(maps[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0]
+    fig, axes = plt.subplots(2, b, figsize=(1.6 * b, 3.4))
+    for i in range(b):
+        img = images[i].permute(1, 2, 0).cpu().numpy()
+        axes[0, i].imshow(img)
+        axes[0, i].set_title(titles[i], fontsize=7)
+        axes[1, i].imshow(img)
+        axes[1, i].imshow(up[i].cpu().numpy(), cmap="inferno", alpha=0.6)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    fig.suptitle("what the pooled token attends to (last block, mean over heads)", fontsize=8)
     _save(fig, path)

@@ -21,6 +21,8 @@ class LoopConfig:
         seed: seeds initialisation, data order, augmentation and dropout.
         on_nonfinite: a NaN/inf loss either stops the run ("stop") or skips that step ("skip").
         compile: torch.compile the model (worth it on GPUs).
+        workers: processes that build upcoming batches in parallel (0 = in the training process);
+            results do not depend on it.
     """
 
     batch_size: int = 32
@@ -34,11 +36,14 @@ class LoopConfig:
     seed: int = 1337
     on_nonfinite: Literal["stop", "skip"] = "stop"
     compile: bool = False
+    workers: int = 0
 
     def validate(self) -> None:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "eval_batches", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise ValueError(f"workers: must be >= 0, got {self.workers}")
         if self.save_every < 0:
             raise ValueError(f"save_every: must be >= 0, got {self.save_every}")
 

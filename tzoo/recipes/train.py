@@ -20,6 +20,7 @@ from torch import Tensor
 from ..errors import TzooError
 from ..modalities.streams import step_seed
 from .base import Parts, Recipe
+from .batches import batch_stream
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import lr_at, make_optimizer, set_lr
 from .plots import loss_curves
@@ -86,6 +87,10 @@ class Trainer:
         self.acc = make_accelerator(self.loop)
         self.main = self.acc.is_main_process
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
+        # On a GPU, checking every loss would sync every step; in stop mode checks are batched (flush).
+        self.defer = self.acc.device.type == "cuda" and self.loop.on_nonfinite == "stop"
+        self.pending: list[tuple[int, Tensor]] = []
+        self.window: list[float] = []  # training losses since the last evaluation
 
     # -- set-up ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -114,44 +119,72 @@ class Trainer:
             self.state = TrainerState.from_json(trainer)
             if self.main:
                 self.run.truncate_log(self.state.step)
+        accum = self.loop.grad_accum
+        self.stream = batch_stream(self.parts.train, self.state.step * accum, self.loop.max_steps * accum,
+                                   self.rank, self.world, self.loop.workers, self.acc.device.type == "cuda")
 
     # -- one step -------------------------------------------------------------------------
-    def _finite(self, loss: Tensor) -> bool:
-        bad = (~torch.isfinite(loss.detach())).float()
+    def _bad(self, losses: Tensor) -> list[bool]:
+        """Which of these losses are NaN/inf on any process (one sync)."""
+        bad = (~torch.isfinite(losses)).float()
         if self.world > 1:
             bad = self.acc.reduce(bad, "sum")
-        return bad.item() == 0
+        return [b > 0 for b in bad.tolist()]
 
-    def train_step(self) -> tuple[Optional[float], int]:
-        """One optimizer step over grad_accum micro-batches; returns (mean loss or None if skipped, items)."""
+    def train_step(self) -> tuple[Optional[Tensor], int]:
+        """One optimizer step over grad_accum micro-batches.
+
+        Returns (mean loss as a detached 0-d tensor, or None if the step was skipped, items seen).
+        Unless the finiteness check is deferred (GPU, stop mode), every micro-batch's loss is
+        checked before its backward pass.
+        """
         step, accum = self.state.step, self.loop.grad_accum
         set_lr(self.optimizer, lr_at(step, self.optim, self.loop.max_steps))
         seed_step(step_seed(self.loop.seed, step, self.rank), self.acc.device)
-        total, items = 0.0, 0
+        total, items = None, 0
         for micro in range(accum):
-            batch = self.parts.train.batch(step * accum + micro, self.rank, self.world)
+            index, batch = next(self.stream)
+            assert index == step * accum + micro, (index, step, micro)
             items += self.parts.train.items(batch) * self.world
             batch = _to_device(batch, self.acc.device)
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
                 loss = self.wrapped(batch).loss
-                if not self._finite(loss):
-                    return self._nonfinite(step, loss), items
+                if not self.defer and self._bad(loss.detach()[None])[0]:
+                    return self._nonfinite(step, loss.item()), items
                 self.acc.backward(loss / accum if accum > 1 else loss)
-            total += loss.item()
+            total = loss.detach() if total is None else total + loss.detach()
         if self.optim.grad_clip > 0:
             self.acc.clip_grad_norm_(self.wrapped.parameters(), self.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total / accum, items
 
-    def _nonfinite(self, step: int, loss: Tensor) -> None:
+    def flush(self) -> Optional[float]:
+        """Read the losses of the steps since the last flush (one sync); raise if one was not finite.
+
+        On a GPU, reading a loss every step would stall the device once per step, so losses are
+        kept on the device and checked here: at log lines, before evaluations and before saves
+        (a checkpoint is never written after a bad step).
+        """
+        if not self.pending:
+            return None
+        steps, losses = zip(*self.pending)
+        self.pending = []
+        values = torch.stack(losses).float()
+        for step, bad in zip(steps, self._bad(values)):
+            if bad:
+                self._nonfinite(step, float("nan"))
+        self.window.extend(values.tolist())
+        return self.window[-1]
+
+    def _nonfinite(self, step: int, value: float) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         if self.loop.on_nonfinite == "skip":
             self.state.skipped_steps += 1
             return None
         raise NonFiniteLoss(
-            f"step {step}: loss is {loss.item()} (not finite); stopped, the last good checkpoint in "
+            f"step {step}: loss is {value} (not finite); stopped, the last good checkpoint in "
             f"{self.run.path}/state is kept: resume with `tzoo train --resume {self.run.path}` after "
             "lowering --optim.lr, or pass --loop.on_nonfinite=skip")
 
@@ -187,7 +220,9 @@ class Trainer:
         if not self.main:
             return
         rate = self.state.train_items / self.state.train_time_s if self.state.train_time_s else None
-        record = {"step": self.state.step, **metrics, "lr": lr,
+        running = {"loss": sum(self.window) / len(self.window)} if self.window else {}
+        self.window = []
+        record = {"step": self.state.step, **running, **metrics, "lr": lr,
                   f"{self.parts.train.unit}_per_s": rate, "elapsed_s": round(self.clock.total(), 2)}
         self.run.append_log(record)
         loss_curves(self.run.read_log(), self.run / "loss.png")
@@ -202,20 +237,26 @@ class Trainer:
         self.clock.before = st.wall_s
         unit = self.parts.train.unit
         progress = Progress(loop.max_steps, st.step, unit, loop.log_every, self.main)
-        session_steps = 0
+        session_steps, shown = 0, float("nan")
         self.wrapped.train()
         try:
             while st.step < loop.max_steps:
                 t0 = time.perf_counter()
                 loss, items = self.train_step()
-                dt = time.perf_counter() - t0
+                if loss is not None:
+                    self.pending.append((st.step, loss))
                 st.step += 1
                 session_steps += 1
+                boundary = any(st.step % k == 0 for k in (loop.log_every, loop.eval_every, loop.save_every or
+                                                           loop.max_steps)) or st.step == loop.max_steps
+                if boundary or not self.defer:
+                    shown = self.flush() or shown
+                dt = time.perf_counter() - t0
                 if session_steps > WARMUP_STEPS:
                     st.train_items += items
                     st.train_time_s += dt
                 lr = self.optimizer.param_groups[0]["lr"]
-                progress.update(st.step, float("nan") if loss is None else loss, lr, items, dt)
+                progress.update(st.step, shown, lr, items, dt)
                 saved = False
                 if st.step % loop.eval_every == 0 and st.step < loop.max_steps:
                     metrics = self.evaluate(final=False)

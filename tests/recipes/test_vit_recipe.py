@@ -1,0 +1,88 @@
+"""vit-cifar10 at tiny sizes on a synthetic parquet dataset with CIFAR-10's schema."""
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import run_cli, write_image_parquet
+from tests.test_cli import assert_clean_error
+from tzoo.recipes.vit import VitConfig, VitModelConfig, make_model, pooled_attention
+from tzoo.backbone import BackboneConfig
+
+TINY_VIT = ["--data.image_size=16", "--model.patch_size=4", "--backbone.dim=32", "--backbone.depth=2",
+            "--backbone.heads=2", "--loop.batch_size=8", "--loop.eval_every=3", "--loop.log_every=1",
+            "--optim.warmup_steps=1", "--eval_images=10"]
+
+
+@pytest.mark.parametrize("pool, registers", [("cls", 0), ("mean", 0), ("cls", 2)])
+def test_every_parameter_gets_a_gradient(pool, registers):
+    cfg = VitConfig(backbone=BackboneConfig(dim=16, depth=2, heads=2, bias=True),
+                    model=VitModelConfig(patch_size=4, pool=pool, registers=registers))
+    model = make_model(cfg, 10)
+    with torch.no_grad():
+        model.task.head.weight.normal_()  # the zero-initialised head would block gradients below it
+    out = model({"image": torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8),
+                 "targets": torch.tensor([0, 1, 2, 3])})
+    out.loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    maps = pooled_attention(model.eval(), torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert maps.shape == (2, 8, 8)
+
+
+def test_recipe_trains_predicts_and_evaluates(tmp_path, capsys, cifar_dir):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", "vit-cifar10", "--out", out, f"--data.dir={cifar_dir}",
+                                "--loop.max_steps=6", *TINY_VIT)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_acc"] <= 1.0 and metrics["test_examples"] == 20
+    assert metrics["train_images_per_s"] > 0 and metrics["wall_s"] > 0
+    assert len(metrics["test_per_class_acc"]) == 10
+    for name in ("confusion.png", "attention.png", "loss.png", "model.safetensors", "config.json"):
+        assert (out / name).is_file(), name
+
+    png = tmp_path / "frog.png"
+    Image.new("RGB", (16, 16), (120, 100, 7)).save(png)
+    code, stdout, err = run_cli(capsys, "predict", out, png)
+    assert code == 0, err
+    lines = stdout.strip().splitlines()
+    assert lines[0] == str(png) and len(lines) == 6  # the file, then the top 5 classes
+    probs = [float(line.split()[-1]) for line in lines[1:]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+
+    code, stdout, err = run_cli(capsys, "eval", out)
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    assert code == 0 and figures["test_acc"] == metrics["test_acc"]
+
+
+def test_augmentation_presets_run(tmp_path, capsys, cifar_dir):
+    code, _, err = run_cli(capsys, "train", "vit-cifar10", "--out", tmp_path / "run", f"--data.dir={cifar_dir}",
+                           "--loop.max_steps=2", *TINY_VIT, "--augment.randaugment=rand-m9-mstd0.5",
+                           "--augment.mixup_alpha=0.8", "--augment.cutmix_alpha=1.0",
+                           "--backbone.drop_path=0.1", "--model.registers=1")
+    assert code == 0, err
+
+
+def test_bad_inputs(tmp_path, capsys, cifar_dir):
+    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--out", tmp_path / "r0",
+                                f"--data.dir={tmp_path / 'missing'}", *TINY_VIT), "missing", "--data.dir")
+    odd = tmp_path / "odd"
+    write_image_parquet(odd, "train", [1, 2, 3], sizes={2: 20})
+    write_image_parquet(odd, "test", [1, 2])
+    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--out", tmp_path / "r1", f"--data.dir={odd}",
+                                *TINY_VIT), "record 2", "on_wrong_size=resize")
+    assert not (tmp_path / "r1").exists()
+    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.patch_size=5"), "patch_size")
+
+    out = tmp_path / "run"
+    assert run_cli(capsys, "train", "vit-cifar10", "--out", out, f"--data.dir={cifar_dir}",
+                   "--loop.max_steps=1", *TINY_VIT)[0] == 0
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    assert_clean_error(*run_cli(capsys, "predict", out, text), str(text), "not a readable image")
+    big = tmp_path / "big.png"
+    Image.new("RGB", (40, 30)).save(big)
+    assert_clean_error(*run_cli(capsys, "predict", out, big), "40x30", "16x16")
+    assert_clean_error(*run_cli(capsys, "predict", out, tmp_path / "nope.png"), "file not found")

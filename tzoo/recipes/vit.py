@@ -1,0 +1,241 @@
+"""Recipe `vit-cifar10`: a Vision Transformer through the shared backbone on CIFAR-10."""
+from __future__ import annotations
+
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import torch
+from torch import Tensor
+
+from ..backbone import Backbone, BackboneConfig
+from ..errors import TzooError
+from ..modalities.cifar import HUB_ID, ImageSplit, load_images
+from ..modalities.images import Augment, ImageBatches, eval_batches
+from ..modalities.streams import step_generator
+from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify, top_k
+from ..tokenizers import QueryTokenizer
+from ..tokenizers.image import ImageTokenizer
+from ..tokenizers.types import NUM_TYPES
+from .base import Parts
+from .checkpoint import load_weights, model_sha
+from .classify import classifier_parts, print_top_k
+from .plots import attention_overlays
+from .rundir import WEIGHTS, RunDir
+from .settings import LoopConfig, OptimConfig
+
+
+@dataclass
+class ImageDataConfig:
+    """Where the images come from.
+
+    Attributes:
+        dir: folder with train-*.parquet / test-*.parquet (the Hub's layout); unset = $TZOO_DATA/cifar10,
+            else the Hub dataset `hub_id`.
+        hub_id: Hugging Face Hub dataset id, used when no local folder is found.
+        image_size: expected side of the square images.
+        on_wrong_size: "error" (name the record) or "resize" images of another size.
+    """
+
+    dir: Optional[str] = None
+    hub_id: str = HUB_ID
+    image_size: int = 32
+    on_wrong_size: Literal["error", "resize"] = "error"
+
+
+@dataclass
+class VitModelConfig:
+    """Tokenizer and head.
+
+    Attributes:
+        patch_size: side of a square patch (image_size must be a multiple).
+        pool: "cls" (a learned query token) or "mean" (mean of the patch tokens).
+        registers: extra learned query tokens beside the CLS token.
+        label_smoothing: for hard targets (Mixup/CutMix put it into their soft targets).
+    """
+
+    patch_size: int = 4
+    pool: Literal["cls", "mean"] = "cls"
+    registers: int = 0
+    label_smoothing: float = 0.1
+
+
+@dataclass
+class VitConfig:
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    augment: Augment = field(default_factory=Augment)
+    model: VitModelConfig = field(default_factory=VitModelConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval_images: int = 2000  # test images scored at each periodic evaluation (the final one scores all)
+
+    def validate(self) -> None:
+        if self.data.image_size % self.model.patch_size:
+            raise ValueError(f"model.patch_size: {self.model.patch_size} does not divide "
+                             f"data.image_size {self.data.image_size}")
+        if (self.augment.mixup_alpha or self.augment.cutmix_alpha) and self.loop.batch_size % 2:
+            raise ValueError("loop.batch_size: Mixup/CutMix need an even batch size")
+        if not 0 <= self.model.label_smoothing < 1:
+            raise ValueError("model.label_smoothing: must be in [0, 1)")
+
+
+def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
+    """Query (CLS + registers) and patch tokens -> full-attention backbone -> linear head."""
+    p, m = cfg.model.patch_size, cfg.model
+    patches = (cfg.data.image_size // p) ** 2
+    queries = (1 if m.pool == "cls" else 0) + m.registers
+    backbone_cfg = replace(cfg.backbone.with_positions(max(patches, queries)), num_types=NUM_TYPES)
+    d = backbone_cfg.dim
+    tokenizers = {"image": ImageTokenizer(p, d)}
+    inputs: tuple[str, ...] = ("image",)
+    if queries:  # build only what the task uses: unused parameters upset DDP
+        tokenizers["query"] = QueryTokenizer(queries, d)
+        inputs = ("query", "image")
+    task = ClassificationTask(d, num_classes, inputs, m.pool, m.label_smoothing)
+    return TzooModel(tokenizers, Backbone(backbone_cfg), task)
+
+
+def pooled_attention(model: TzooModel, images: Tensor) -> Tensor:
+    """(B, gh, gw): last block's attention from the pooled token(s) to each patch, mean over heads."""
+    tokens, spans = model.tokenize({"image": images})
+    last = model.backbone.attention_maps(tokens, "full")[-1].mean(dim=1)  # (B, N, N)
+    a, b = spans[-1]
+    rows = last[:, 0, a:b] if model.task.pool == "cls" else last[:, a:b, a:b].mean(dim=1)
+    gh, gw = model.tokenizers["image"].grid(images.shape[-2], images.shape[-1])
+    return rows.reshape(-1, gh, gw)
+
+
+class VitRecipe:
+    """ViT image classification on CIFAR-10 (or any parquet image dataset with the same schema)."""
+
+    name = "vit-cifar10"
+    summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
+
+    def __init__(self, presets: dict[str, Callable[[], VitConfig]]) -> None:
+        self.presets = presets
+
+    def default(self) -> VitConfig:
+        return next(iter(self.presets.values()))()
+
+    def _splits(self, cfg: VitConfig, is_main: bool, barrier: Callable[[], None]) -> tuple[ImageSplit, ImageSplit]:
+        d = cfg.data
+        load = lambda split: load_images(d.dir, d.hub_id, split, d.image_size, d.on_wrong_size)  # noqa: E731
+        if is_main:  # the main process decodes and fills the cache, the others read it
+            train, test = load("train"), load("test")
+        barrier()
+        if not is_main:
+            train, test = load("train"), load("test")
+        if train.class_names != test.class_names:
+            raise TzooError("train and test splits name different classes; check --data.dir")
+        return train, test
+
+    def build(self, cfg: VitConfig, run: RunDir, device: torch.device, is_main: bool,
+              barrier: Callable[[], None]) -> Parts:
+        train, test = self._splits(cfg, is_main, barrier)
+        names = train.class_names
+        model = make_model(cfg, len(names))
+        seed, bs = cfg.loop.seed, cfg.loop.batch_size
+        source = ImageBatches(train.images, train.labels, bs, seed, cfg.augment, len(names),
+                              cfg.model.label_smoothing)
+        # A fixed random subset for periodic evaluation (the test parquet is sorted by class).
+        probe = torch.randperm(len(test.labels), generator=step_generator(seed, 5))[:cfg.eval_images].sort().values
+
+        def batches(final: bool, rank: int, world: int):
+            images, labels = (test.images, test.labels) if final else (test.images[probe], test.labels[probe])
+            return eval_batches(images, labels, max(bs, 256), rank, world)
+
+        def attention_png(m: TzooModel, run: RunDir, summary: dict) -> None:
+            pick = torch.stack([probe[test.labels[probe] == c][0] for c in test.labels[probe].unique()[:10]])
+            with torch.no_grad():
+                maps = pooled_attention(m, test.images[pick].to(next(m.parameters()).device))
+            attention_overlays(test.images[pick], maps, [names[i] for i in test.labels[pick]],
+                               run / "attention.png")
+
+        return classifier_parts(model, source, batches, names, attention_png)
+
+    # -- using a trained run ---------------------------------------------------------------
+    def load(self, cfg: VitConfig, run: RunDir) -> tuple[TzooModel, list[str]]:
+        names = self._class_names(run)
+        model = make_model(cfg, len(names))
+        load_weights(model, run / WEIGHTS, model_sha(run))
+        return model.eval(), names
+
+    @staticmethod
+    def _class_names(run: RunDir) -> list[str]:
+        from ..storage import read_json
+
+        metrics = read_json(run / "metrics.json", "run metrics (is the run finished?)")
+        per_class = metrics.get("test_per_class_acc") if isinstance(metrics, dict) else None
+        if not isinstance(per_class, dict) or not per_class:
+            raise TzooError(f"{run / 'metrics.json'}: no class names (test_per_class_acc); the run is incomplete")
+        return list(per_class)
+
+    def predict(self, cfg: VitConfig, run: RunDir, paths: list[str]) -> None:
+        model, names = self.load(cfg, run)
+        images = torch.stack([read_image(Path(p), cfg.data.image_size, cfg.data.on_wrong_size) for p in paths])
+        with torch.no_grad():
+            logits = model({"image": images, "targets": torch.zeros(len(paths), dtype=torch.long)}).outputs["logits"]
+        print_top_k(paths, top_k(logits, names, 5))
+
+    def evaluate_run(self, cfg: VitConfig, run: RunDir, overrides: dict[str, str]) -> dict:
+        """Accuracy on the whole test split (of --data.dir=FOLDER if given)."""
+        extra = sorted(set(overrides) - {"data.dir"})
+        if extra:
+            raise TzooError(f"tzoo eval of an image classifier takes only --data.dir, not --{extra[0]}")
+        model, names = self.load(cfg, run)
+        d = cfg.data
+        test = load_images(overrides.get("data.dir", d.dir), d.hub_id, "test", d.image_size, d.on_wrong_size)
+        sums = classify(model, eval_batches(test.images, test.labels, 256), len(names), torch.device("cpu"))
+        figures = classification_metrics(sums, names)
+        figures.pop("test_confusion")
+        return figures
+
+
+def read_image(path: Path, size: int, on_wrong_size: str) -> Tensor:
+    """An image file as (3, size, size) uint8, or a one-line error naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                if on_wrong_size == "error":
+                    raise TzooError(f"{path}: image is {im.size[0]}x{im.size[1]}, the model expects "
+                                    f"{size}x{size}; resize it first")
+                im = im.resize((size, size), Image.BILINEAR)
+            import numpy as np
+
+            return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
+    except FileNotFoundError:
+        raise TzooError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise TzooError(f"{path}: not a readable image ({e.__class__.__name__}); give a PNG or JPEG file") from None
+
+
+def _cpu() -> VitConfig:
+    """Trains on a 2-core CPU within 20 minutes."""
+    return VitConfig(
+        backbone=BackboneConfig(dim=128, depth=6, heads=4, mlp_ratio=2.0, bias=True),
+        model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1),
+        loop=LoopConfig(batch_size=128, max_steps=3500, eval_every=500, save_every=500, log_every=50),
+        optim=OptimConfig(lr=2e-3, min_lr=1e-5, warmup_steps=200, weight_decay=0.05, beta2=0.999),
+    )
+
+
+def _gpu() -> VitConfig:
+    """One H100-class GPU, bf16, compiled, RandAugment: about 8 minutes of training there."""
+    return VitConfig(
+        backbone=BackboneConfig(dim=384, depth=8, heads=6, mlp_ratio=3.0, bias=True, drop_path=0.1),
+        model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1),
+        augment=Augment(crop_padding=4, flip=True, randaugment="rand-m9-mstd0.5"),
+        loop=LoopConfig(batch_size=512, max_steps=21500, eval_every=2150, save_every=0, log_every=1075,
+                        mixed_precision="bf16", compile=True, workers=12),
+        optim=OptimConfig(lr=1e-3, min_lr=1e-5, warmup_steps=490, weight_decay=0.05, beta2=0.999),
+        eval_images=10000,
+    )
+
+
+VIT_CIFAR10 = VitRecipe({"cpu": _cpu, "gpu": _gpu})
+

@@ -1,0 +1,60 @@
+"""Images -> patches -> tokens, one learned position per patch index."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..backbone import TokenSet
+from .types import IMAGE
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+class ImageTokenizer(nn.Module):
+    """Cut (B, C, H, W) images into p x p patches, project each to D (a linear layer on the
+    flattened patch, the same as timm's strided-convolution PatchEmbed).
+
+    Positions are patch indices in row-major order; uint8 images are scaled to [0, 1] and
+    normalised with `mean`/`std` here, so the data pipeline can stay in uint8.
+
+    Args:
+        patch_size: side p of a square patch; H and W must be multiples of it.
+        dim: backbone width D.
+        channels: image channels C.
+        mean, std: per-channel normalisation of [0, 1] pixels.
+    """
+
+    type_id = IMAGE
+
+    def __init__(self, patch_size: int, dim: int, channels: int = 3,
+                 mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Linear(channels * patch_size * patch_size, dim)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        nn.init.trunc_normal_(self.proj.weight, std=0.02)
+        nn.init.zeros_(self.proj.bias)
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """Patches per column and per row for an image of this size."""
+        p = self.patch_size
+        if height % p or width % p:
+            raise ValueError(f"image size {height}x{width} is not a multiple of patch size {p}")
+        return height // p, width // p
+
+    def normalize(self, images: Tensor) -> Tensor:
+        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        return (x - self.mean) / self.std
+
+    def forward(self, images: Tensor) -> TokenSet:
+        # images: (B, C, H, W) -> patches (B, N, C*p*p) -> embeds (B, N, D)
+        gh, gw = self.grid(images.shape[-2], images.shape[-1])
+        x = self.normalize(images)
+        patches = rearrange(x, "b c (h p) (w q) -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
+        embeds = self.proj(patches)
+        return TokenSet.of(embeds, self.type_id, torch.arange(gh * gw, device=images.device))
