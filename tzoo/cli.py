@@ -81,7 +81,8 @@ def cmd_train(args: Sequence[str]) -> int:
         cfg = apply_overrides(recipe.presets[preset](), overrides)
         run = RunDir(ns.out or f"runs/{recipe.name}")
         metrics = train(recipe, cfg, run)
-    print(json.dumps(metrics))
+    if metrics is not None:  # main process only
+        print(json.dumps(metrics))
     return 0
 
 

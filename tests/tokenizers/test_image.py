@@ -35,3 +35,16 @@ def test_uint8_and_float_inputs_agree():
 def test_size_not_a_multiple_of_patch():
     with pytest.raises(ValueError, match="multiple of patch size"):
         ImageTokenizer(5, 8)(torch.zeros(1, 3, 32, 32))
+
+
+def test_patch_dropout_keeps_positions_and_only_trains():
+    tok = ImageTokenizer(4, 8, keep=0.5)
+    x = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
+    full = tok.eval()(x)
+    assert full.embeds.shape == (3, 16, 8)
+    dropped = tok.train()(x)
+    assert dropped.embeds.shape == (3, 8, 8) and dropped.positions.shape == (3, 8)
+    for b in range(3):  # each kept token is exactly the full-set token at its position
+        pos = dropped.positions[b]
+        assert pos.unique().numel() == 8
+        assert torch.allclose(dropped.embeds[b], full.embeds[b, pos], atol=1e-6)

@@ -8,6 +8,7 @@ sees exactly what an uninterrupted one would have.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -67,7 +68,11 @@ def seed_step(seed: int, device: torch.device) -> None:
 
 
 def make_accelerator(loop) -> Accelerator:
-    return Accelerator(mixed_precision=loop.mixed_precision)
+    """The accelerate front end. Several processes without a GPU (torchrun on a CPU machine) need
+    accelerate's CPU mode, or each process silently trains alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cpu = world > 1 and not torch.cuda.is_available()
+    return Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -124,12 +129,14 @@ class Trainer:
                                    self.rank, self.world, self.loop.workers, self.acc.device.type == "cuda")
 
     # -- one step -------------------------------------------------------------------------
-    def _bad(self, losses: Tensor) -> list[bool]:
-        """Which of these losses are NaN/inf on any process (one sync)."""
+    def _global(self, losses: Tensor) -> tuple[list[float], list[bool]]:
+        """Losses averaged over processes, and which are NaN/inf on any process (one collective)."""
         bad = (~torch.isfinite(losses)).float()
+        both = torch.stack([torch.nan_to_num(losses, nan=0.0, posinf=0.0, neginf=0.0), bad])
         if self.world > 1:
-            bad = self.acc.reduce(bad, "sum")
-        return [b > 0 for b in bad.tolist()]
+            both = self.acc.reduce(both, "sum")
+        values, flags = both.tolist()
+        return [v / self.world for v in values], [f > 0 for f in flags]
 
     def train_step(self) -> tuple[Optional[Tensor], int]:
         """One optimizer step over grad_accum micro-batches.
@@ -150,7 +157,7 @@ class Trainer:
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
                 loss = self.wrapped(batch).loss
-                if not self.defer and self._bad(loss.detach()[None])[0]:
+                if not self.defer and self._global(loss.detach().float()[None])[1][0]:
                     return self._nonfinite(step, loss.item()), items
                 self.acc.backward(loss / accum if accum > 1 else loss)
             total = loss.detach() if total is None else total + loss.detach()
@@ -171,11 +178,11 @@ class Trainer:
             return None
         steps, losses = zip(*self.pending)
         self.pending = []
-        values = torch.stack(losses).float()
-        for step, bad in zip(steps, self._bad(values)):
+        values, flags = self._global(torch.stack(losses).float())
+        for step, bad in zip(steps, flags):
             if bad:
                 self._nonfinite(step, float("nan"))
-        self.window.extend(values.tolist())
+        self.window.extend(values)
         return self.window[-1]
 
     def _nonfinite(self, step: int, value: float) -> None:
@@ -230,7 +237,7 @@ class Trainer:
         progress.message(f"eval step {self.state.step}: {shown}")
 
     # -- the loop -------------------------------------------------------------------------
-    def fit(self) -> dict[str, Any]:
+    def fit(self) -> Optional[dict[str, Any]]:
         self.clock = Stopwatch()
         self.setup()
         loop, st = self.loop, self.state
@@ -272,7 +279,7 @@ class Trainer:
             progress.close()
         return self.finish(progress)
 
-    def finish(self, progress: Progress) -> dict[str, Any]:
+    def finish(self, progress: Progress) -> Optional[dict[str, Any]]:
         st = self.state
         metrics = self.evaluate(final=True)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -297,9 +304,10 @@ class Trainer:
                 self.parts.finish(self.parts.model, self.run, summary)
             self.run.save_metrics(summary)
         self.acc.wait_for_everyone()
-        return summary
+        return summary if self.main else None
 
 
-def train(recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> dict[str, Any]:
-    """Train `recipe` with `cfg` into `run`; returns the final metrics (also in metrics.json)."""
+def train(recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> Optional[dict[str, Any]]:
+    """Train `recipe` with `cfg` into `run`; returns the final metrics (also in metrics.json) on the
+    main process, None on the others."""
     return Trainer(recipe, cfg, run, resume).fit()

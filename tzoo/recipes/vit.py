@@ -53,12 +53,18 @@ class VitModelConfig:
         pool: "cls" (a learned query token) or "mean" (mean of the patch tokens).
         registers: extra learned query tokens beside the CLS token.
         label_smoothing: for hard targets (Mixup/CutMix put it into their soft targets).
+        patch_keep: fraction of patches each training image keeps (patch dropout; 1.0 = all).
     """
 
     patch_size: int = 4
     pool: Literal["cls", "mean"] = "cls"
     registers: int = 0
     label_smoothing: float = 0.1
+    patch_keep: float = 1.0
+
+    def validate(self) -> None:
+        if not 0.0 < self.patch_keep <= 1.0:
+            raise ValueError(f"patch_keep: must be in (0, 1], got {self.patch_keep}")
 
 
 @dataclass
@@ -88,7 +94,7 @@ def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
     queries = (1 if m.pool == "cls" else 0) + m.registers
     backbone_cfg = replace(cfg.backbone.with_positions(max(patches, queries)), num_types=NUM_TYPES)
     d = backbone_cfg.dim
-    tokenizers = {"image": ImageTokenizer(p, d)}
+    tokenizers = {"image": ImageTokenizer(p, d, keep=m.patch_keep)}
     inputs: tuple[str, ...] = ("image",)
     if queries:  # build only what the task uses: unused parameters upset DDP
         tokenizers["query"] = QueryTokenizer(queries, d)

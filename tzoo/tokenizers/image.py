@@ -21,19 +21,27 @@ class ImageTokenizer(nn.Module):
     Positions are patch indices in row-major order; uint8 images are scaled to [0, 1] and
     normalised with `mean`/`std` here, so the data pipeline can stay in uint8.
 
+    Patch dropout: in training, each image keeps a random `keep` fraction of its patches. Because
+    every token carries its own position, the backbone needs no change, and fewer tokens make
+    each step cheaper (evaluation always sees every patch).
+
     Args:
         patch_size: side p of a square patch; H and W must be multiples of it.
         dim: backbone width D.
         channels: image channels C.
         mean, std: per-channel normalisation of [0, 1] pixels.
+        keep: fraction of patches kept per image in training (1.0 = all).
     """
 
     type_id = IMAGE
 
     def __init__(self, patch_size: int, dim: int, channels: int = 3,
-                 mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD) -> None:
+                 mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD, keep: float = 1.0) -> None:
         super().__init__()
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"keep: must be in (0, 1], got {keep}")
         self.patch_size = patch_size
+        self.keep = keep
         self.proj = nn.Linear(channels * patch_size * patch_size, dim)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
@@ -56,5 +64,12 @@ class ImageTokenizer(nn.Module):
         gh, gw = self.grid(images.shape[-2], images.shape[-1])
         x = self.normalize(images)
         patches = rearrange(x, "b c (h p) (w q) -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
+        positions = torch.arange(gh * gw, device=images.device)
+        if self.training and self.keep < 1.0:
+            n = patches.shape[1]
+            k = max(1, round(self.keep * n))
+            kept = torch.rand(patches.shape[0], n, device=images.device).argsort(dim=1)[:, :k].sort(dim=1).values
+            patches = patches.gather(1, kept[..., None].expand(-1, -1, patches.shape[-1]))  # (B, k, C*p*p)
+            positions = kept  # (B, k): each token keeps the position of the patch it came from
         embeds = self.proj(patches)
-        return TokenSet.of(embeds, self.type_id, torch.arange(gh * gw, device=images.device))
+        return TokenSet.of(embeds, self.type_id, positions)

@@ -1,0 +1,232 @@
+"""Runs that survive: kill and resume, atomic checkpoints, the non-finite guard, damaged or
+mismatched checkpoints, determinism, and two processes equal to one."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY, run_cli
+from tests.test_cli import assert_clean_error
+from tzoo.recipes import checkpoint as ckpt
+from tzoo.recipes.rundir import RunDir
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMING = {"wall_s", "train_tokens_per_s", "train_images_per_s", "train_clips_per_s"}
+
+
+def figures(run: Path) -> dict:
+    """metrics.json without the timing fields (which differ between any two runs)."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMING}
+
+
+def tzoo(*args, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tzoo", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def last_checkpoint(run: Path) -> int:
+    try:
+        name = json.loads((run / "state" / "latest.json").read_text())["last"]
+    except (OSError, ValueError, KeyError):
+        return 0
+    return int(name.split("-")[1])
+
+
+def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
+    args = ["char-lm", f"--data.path={corpus}", *TINY, "--loop.max_steps=300", "--loop.save_every=25",
+            "--loop.eval_every=50", "--loop.log_every=50"]
+    whole = tmp_path / "whole"
+    p = tzoo("train", *args, "--out", whole)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+
+    killed = tmp_path / "killed"
+    p = tzoo("train", *args, "--out", killed)
+    deadline = time.time() + 300
+    while last_checkpoint(killed) < 50 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "metrics.json").exists()
+    stopped_at = last_checkpoint(killed)
+    assert 50 <= stopped_at < 300
+
+    p = tzoo("train", "--resume", killed)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    assert figures(killed) == figures(whole)  # bit-identical on CPU
+    steps = [r["step"] for r in map(json.loads, (killed / "log.jsonl").read_text().splitlines())]
+    assert steps == sorted(set(steps)) == [50, 100, 150, 200, 250, 300]
+
+
+def test_same_seed_same_metrics(tmp_path, capsys, corpus):
+    for name in ("a", "b"):
+        assert run_cli(capsys, "train", "char-lm", "--out", tmp_path / name, f"--data.path={corpus}", *TINY,
+                       "--loop.max_steps=8")[0] == 0
+    assert figures(tmp_path / "a") == figures(tmp_path / "b")
+    assert run_cli(capsys, "train", "char-lm", "--out", tmp_path / "c", f"--data.path={corpus}", *TINY,
+                   "--loop.max_steps=8", "--loop.seed=7")[0] == 0
+    assert figures(tmp_path / "c") != figures(tmp_path / "a")
+
+
+def test_a_save_killed_midway_leaves_the_previous_checkpoint(tmp_path, capsys, corpus, monkeypatch):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                   "--loop.max_steps=4", "--loop.save_every=2", "--loop.eval_every=100")[0] == 0
+    before = json.loads((run / "state" / "latest.json").read_text())
+    weights = (run / "model.safetensors").read_bytes()
+
+    real_save = ckpt.save_tensors
+    calls = {"n": 0}
+
+    def dying_save(path, tensors, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the optimizer file of the new checkpoint: die half-way through it
+            Path(path).write_bytes(b"partial")
+            raise KeyboardInterrupt
+        return real_save(path, tensors, metadata)
+
+    monkeypatch.setattr(ckpt, "save_tensors", dying_save)
+    code, _, _ = run_cli(capsys, "train", "--resume", run, "--loop.max_steps=6")
+    assert code == 130
+    monkeypatch.setattr(ckpt, "save_tensors", real_save)
+    assert json.loads((run / "state" / "latest.json").read_text()) == before
+    assert (run / "model.safetensors").read_bytes() == weights
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--loop.max_steps=6")
+    assert code == 0, err
+    assert json.loads((run / "metrics.json").read_text())["step"] == 6
+    leftovers = [p.name for p in (run / "state").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def poison_step(monkeypatch, bad_step: int) -> None:
+    """Make the language-model loss NaN in the forward pass of trainer step `bad_step`."""
+    from tzoo.recipes import train as train_mod
+    from tzoo.tasks import language_model
+
+    real_step = train_mod.Trainer.train_step
+    real_forward = language_model.LanguageModelTask.forward
+    current = {"step": None}
+
+    def tracking_step(self):
+        current["step"] = self.state.step
+        return real_step(self)
+
+    def forward(self, parts, batch, masks=None):
+        out = real_forward(self, parts, batch, masks)
+        if self.training and current["step"] == bad_step:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(train_mod.Trainer, "train_step", tracking_step)
+    monkeypatch.setattr(language_model.LanguageModelTask, "forward", forward)
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys, corpus, monkeypatch):
+    poison_step(monkeypatch, 5)
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                             "--loop.max_steps=10", "--loop.save_every=4", "--loop.eval_every=100")
+    assert code == 3
+    assert "step 5: loss is nan" in err and "Traceback" not in err
+    assert last_checkpoint(run) == 4 and not (run / "metrics.json").exists()
+
+
+def test_nonfinite_loss_can_skip_the_step(tmp_path, capsys, corpus, monkeypatch):
+    poison_step(monkeypatch, 5)
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                           "--loop.max_steps=10", "--loop.on_nonfinite=skip")
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["skipped_steps"] == 1 and metrics["step"] == 10
+    assert metrics["val_loss"] == metrics["val_loss"]  # finite: the bad step left the weights alone
+
+
+@pytest.fixture
+def finished_run(tmp_path, capsys, corpus) -> Path:
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                   "--loop.max_steps=4")[0] == 0
+    return run
+
+
+def test_truncated_weights(finished_run, capsys):
+    path = finished_run / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    assert_clean_error(*run_cli(capsys, "sample", finished_run), str(path))
+
+
+def test_tampered_weights(finished_run, capsys):
+    path = finished_run / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # valid file, different numbers
+    path.write_bytes(bytes(data))
+    assert_clean_error(*run_cli(capsys, "sample", finished_run), "checksum")
+
+
+def test_tampered_checkpoint(finished_run, capsys):
+    folder = RunDir(finished_run) / "state" / json.loads((finished_run / "state" / "latest.json").read_text())["last"]
+    path = folder / "optimizer.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert_clean_error(*run_cli(capsys, "train", "--resume", finished_run, "--loop.max_steps=6"), "optimizer.safetensors",
+                       "checksum")
+
+
+def test_weights_that_do_not_match_the_config(finished_run, capsys):
+    config = json.loads((finished_run / "config.json").read_text())
+    config["config"]["backbone"]["dim"] = 48
+    (finished_run / "config.json").write_text(json.dumps(config))
+    assert_clean_error(*run_cli(capsys, "sample", finished_run), "do not match", "shape")
+
+
+def test_pickles_are_refused(finished_run, capsys):
+    import pickle
+
+    (finished_run / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert_clean_error(*run_cli(capsys, "sample", finished_run), "model.safetensors")
+
+
+def test_missing_checkpoint_on_resume(finished_run, capsys):
+    shutil.rmtree(finished_run / "state")
+    assert_clean_error(*run_cli(capsys, "train", "--resume", finished_run), "no checkpoint")
+
+
+def torchrun(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "tzoo", *map(str, args)]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_processes_with_half_the_batch_equal_one_process(tmp_path, corpus):
+    common = ["char-lm", f"--data.path={corpus}", *TINY, "--loop.max_steps=8", "--loop.eval_every=4",
+              "--loop.save_every=4"]
+    two = tmp_path / "two"
+    result = torchrun("train", *common, "--loop.batch_size=2", "--out", two)
+    assert result.returncode == 0, result.stdout + result.stderr
+    one = tmp_path / "one"
+    p = tzoo("train", *common, "--loop.batch_size=4", "--out", one)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+
+    log1 = [json.loads(line) for line in (one / "log.jsonl").read_text().splitlines()]
+    log2 = [json.loads(line) for line in (two / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log2] == [r["step"] for r in log1] == [4, 8]  # one writer, no duplicates
+    for a, b in zip(log1, log2):
+        for key in ("loss", "train_loss", "val_loss"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+    m1, m2 = json.loads((one / "metrics.json").read_text()), json.loads((two / "metrics.json").read_text())
+    assert m2["processes"] == 2 and m1["processes"] == 1
+    assert m2["val_loss"] == pytest.approx(m1["val_loss"], rel=1e-5)
+    files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*"))  # noqa: E731
+    assert files(one) == files(two)
+    assert result.stdout.count('"recipe"') == 1  # only the main process prints the final figures
