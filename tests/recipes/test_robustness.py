@@ -202,10 +202,18 @@ def test_missing_checkpoint_on_resume(finished_run, capsys):
 
 
 def torchrun(*args) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 -m tzoo ARGS`; the whole process group dies on timeout."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "tzoo", *map(str, args)]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 def test_two_processes_with_half_the_batch_equal_one_process(tmp_path, corpus):

@@ -61,8 +61,9 @@ def test_augmentation_presets_run(tmp_path, capsys, cifar_dir):
     code, _, err = run_cli(capsys, "train", "vit-cifar10", "--out", tmp_path / "run", f"--data.dir={cifar_dir}",
                            "--loop.max_steps=2", *TINY_VIT, "--augment.randaugment=rand-m9-mstd0.5",
                            "--augment.mixup_alpha=0.8", "--augment.cutmix_alpha=1.0",
-                           "--backbone.drop_path=0.1", "--model.registers=1")
+                           "--backbone.drop_path=0.1", "--model.registers=1", "--model.patch_keep=0.5")
     assert code == 0, err
+    assert (tmp_path / "run" / "attention.png").is_file()  # drawn with every patch, not the dropped-out set
 
 
 def test_bad_inputs(tmp_path, capsys, cifar_dir):

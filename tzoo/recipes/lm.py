@@ -16,11 +16,10 @@ from ..modalities.text import RandomWindows, check_length, consecutive_windows, 
 from ..tasks import LanguageModelTask, TzooModel, generate, score
 from ..tokenizers import TextTokenizer, encode_corpus, load_codec, train_codec
 from ..tokenizers.text import Codec
-from ..tokenizers.types import NUM_TYPES
 from .base import Parts
 from .checkpoint import load_weights, model_sha
 from .rundir import WEIGHTS, RunDir
-from .settings import LoopConfig, OptimConfig
+from .settings import LoopConfig, OptimConfig, sized_backbone
 
 
 @dataclass
@@ -120,7 +119,7 @@ def load_corpus(cfg: TextDataConfig, run: RunDir, is_main: bool = True,
 
 
 def make_model(cfg: LMConfig, vocab_size: int) -> TzooModel:
-    backbone_cfg = replace(cfg.backbone.with_positions(cfg.data.block_size), num_types=NUM_TYPES)
+    backbone_cfg = sized_backbone(cfg.backbone, cfg.data.block_size)
     text = TextTokenizer(vocab_size, backbone_cfg.dim)
     task = LanguageModelTask(backbone_cfg.dim, vocab_size, tied=text.embed if cfg.tie_embeddings else None)
     return TzooModel({"text": text}, Backbone(backbone_cfg), task)

@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..backbone import BackboneConfig
+from ..errors import TzooError
+from ..tokenizers.types import NUM_TYPES
+
 
 @dataclass
 class LoopConfig:
@@ -80,3 +84,15 @@ class OptimConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
+
+
+def sized_backbone(cfg: BackboneConfig, positions: int) -> BackboneConfig:
+    """The backbone config a recipe builds: max_positions sized to its data (unless set), and a
+    type table large enough for every tokenizer's type id."""
+    if cfg.num_types < NUM_TYPES:
+        raise TzooError(f"--backbone.num_types={cfg.num_types}: the tokenizers use {NUM_TYPES} type ids; "
+                        f"set it to {NUM_TYPES} or more")
+    try:
+        return cfg.with_positions(positions)
+    except ValueError as e:
+        raise TzooError(f"--backbone.{e}") from None

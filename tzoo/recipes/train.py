@@ -301,7 +301,7 @@ class Trainer:
         }
         if self.main:
             if self.parts.finish is not None:
-                self.parts.finish(self.parts.model, self.run, summary)
+                self.parts.finish(self.parts.model.eval(), self.run, summary)
             self.run.save_metrics(summary)
         self.acc.wait_for_everyone()
         return summary if self.main else None

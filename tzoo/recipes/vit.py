@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Optional
 
@@ -17,13 +17,12 @@ from ..modalities.streams import step_generator
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify, top_k
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.image import ImageTokenizer
-from ..tokenizers.types import NUM_TYPES
 from .base import Parts
 from .checkpoint import load_weights, model_sha
 from .classify import classifier_parts, print_top_k
 from .plots import attention_overlays
 from .rundir import WEIGHTS, RunDir
-from .settings import LoopConfig, OptimConfig
+from .settings import LoopConfig, OptimConfig, sized_backbone
 
 
 @dataclass
@@ -92,7 +91,7 @@ def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
     p, m = cfg.model.patch_size, cfg.model
     patches = (cfg.data.image_size // p) ** 2
     queries = (1 if m.pool == "cls" else 0) + m.registers
-    backbone_cfg = replace(cfg.backbone.with_positions(max(patches, queries)), num_types=NUM_TYPES)
+    backbone_cfg = sized_backbone(cfg.backbone, max(patches, queries))
     d = backbone_cfg.dim
     tokenizers = {"image": ImageTokenizer(p, d, keep=m.patch_keep)}
     inputs: tuple[str, ...] = ("image",)
