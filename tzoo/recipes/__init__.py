@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from ..errors import TzooError
+from .audio import AUDIO_FSDD
 from .lm import BPE_LM, CHAR_LM
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM)}
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, AUDIO_FSDD)}
 
 
 def get_recipe(name: str):
