@@ -10,7 +10,7 @@ from tzoo.backbone import Backbone, BackboneConfig
 from tzoo.modalities.clips import pad_batch
 from tzoo.tasks import ClassificationTask, TzooModel
 from tzoo.tokenizers import QueryTokenizer
-from tzoo.tokenizers.audio import AudioTokenizer, LogMel, MelConfig
+from tzoo.tokenizers.audio import AudioTokenizer, LogMel, MelConfig, normalise
 from tzoo.tokenizers.types import AUDIO
 
 CFG = MelConfig(n_fft=256, win_length=200, hop=80, n_mels=20, frames_per_token=4)
@@ -34,10 +34,10 @@ def test_slices_shapes_positions_and_mask():
     assert CFG.tokens(int(lengths[1])) == math.ceil(frames[1] / 4)
 
 
-VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band", top_db=40, cepstra=12)]
+VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both")]
 
 
-@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band-topdb-cepstra"])
+@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both"])
 def test_padding_and_level_never_change_the_tokens(cfg):
     tok = AudioTokenizer(cfg, dim=16, max_tokens=64).eval()
     a, b = clips(0.33, 0.5)
@@ -64,16 +64,15 @@ def test_spec_augment_only_while_training():
     assert not torch.equal(first, tok(wave, lengths).embeds)
 
 
-def test_band_norm_removes_a_fixed_filter_and_top_db_floors_quiet_values():
-    x = torch.randn(1, 20, 30)
-    tilt = torch.linspace(-3, 3, 20)[None, :, None]  # a fixed filter adds a constant per band in log-mel
-    w = torch.ones(1, 1, 30)
-    norm = LogMel(replace(CFG, norm="band")).normalise
-    assert torch.allclose(norm(x, w), norm(x + tilt, w), atol=1e-5)
-    floored = LogMel(replace(CFG, top_db=10)).normalise(torch.log(torch.tensor([[[1.0, 1e-3, 1e-6]]])), w[..., :3])
-    assert floored[0, 0, 1] == floored[0, 0, 2]  # both more than 10 dB below the loudest value
-    assert floored[0, 0, 0] > floored[0, 0, 1]
-    assert not torch.allclose(LogMel(CFG).normalise(x, w), LogMel(CFG).normalise(x + tilt, w), atol=1e-2)
+def test_band_norm_removes_a_fixed_filter_clip_norm_keeps_it():
+    x, w = torch.randn(1, 20, 30), torch.ones(1, 1, 30)
+    colour = torch.linspace(-2, 2, 20)[None, :, None]  # a fixed filter adds a constant per band in log-mel
+    assert torch.allclose(normalise(x, w, True), normalise(x + colour, w, True), atol=1e-5)
+    assert torch.allclose(normalise(x, w, False), normalise(x + 3.0, w, False), atol=1e-5)  # level only
+    assert not torch.allclose(normalise(x, w, False), normalise(x + colour, w, False), atol=1e-2)
+    both = LogMel(replace(CFG, norm="both")).eval()
+    feats, _ = both(torch.from_numpy(tone(4, 0.3))[None])
+    assert feats.shape[1] == 2 * CFG.n_mels and replace(CFG, norm="both").bands == 40
 
 
 def test_too_many_slices_is_refused():

@@ -198,7 +198,7 @@ def _default() -> AudioConfig:
     normalisation of the log-mel values (see the README for what each was measured to give).
     """
     return AudioConfig(
-        mel=MelConfig(norm="band"),
+        mel=MelConfig(norm="both"),
         augment=WaveAugment(speed=0.15, shift=0.05, noise_snr_db=10.0, mixup=0.4),
         backbone=BackboneConfig(dim=128, depth=4, heads=4, dropout=0.1, drop_path=0.1),
         loop=LoopConfig(batch_size=32, max_steps=6000, eval_every=1000, eval_batches=10, save_every=1000),

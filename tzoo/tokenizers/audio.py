@@ -14,7 +14,6 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchaudio.functional import create_dct
 from torchaudio.transforms import FrequencyMasking, MelSpectrogram, TimeMasking
 
 from ..backbone import TokenSet
@@ -38,12 +37,13 @@ class MelConfig:
         proj: how a slice becomes a token: "linear" (one matrix over its frames x bands) or "conv"
             (three small convolutions over bands and frames with pooling along the bands, then a matrix).
         conv_channels: channels of the "conv" projection.
-        cepstra: smooth each frame's log-mel spectrum by keeping only its first this many cepstral
-            (DCT) coefficients: the spectral envelope stays, pitch harmonics go; 0 = off.
-        top_db: dynamic range kept: log-mel values more than this many dB below the clip's loudest
-            value are raised to that floor (hides differences in background noise); 0 = keep all.
-        norm: per-clip normalisation of the log-mel values: "clip" (one mean and variance) or
-            "band" (a mean per mel band, which also removes the clip's average spectral shape).
+        norm: what is subtracted from each clip's log-mel values before scaling them to unit
+            variance: "clip" its mean, "band" each band's mean over the clip's frames (removes the
+            colour a microphone adds, and part of the word too), "both" gives the tokens both
+            versions side by side (2 x n_mels values per frame).
+        eq_db: random equalisation while training: each clip's log-mel spectrum gets a smooth random
+            tilt (three cosines across the bands, each up to this many dB), as another microphone or
+            room would give; 0 = off.
         freq_masks: SpecAugment frequency masks per clip (training only).
         freq_mask_width: widest frequency mask, in mel bands.
         time_masks: SpecAugment time masks per clip (training only).
@@ -59,9 +59,8 @@ class MelConfig:
     frames_per_token: int = 4
     proj: Literal["linear", "conv"] = "linear"
     conv_channels: int = 16
-    cepstra: int = 0
-    top_db: float = 0.0
-    norm: Literal["clip", "band"] = "clip"
+    norm: Literal["clip", "band", "both"] = "clip"
+    eq_db: float = 0.0
     freq_masks: int = 2
     freq_mask_width: int = 6
     time_masks: int = 2
@@ -77,11 +76,14 @@ class MelConfig:
             raise ValueError(f"f_min: must be in [0, rate / 2), got {self.f_min}")
         if self.proj == "conv" and self.n_mels < 8:
             raise ValueError(f"n_mels: the conv projection needs at least 8, got {self.n_mels}")
-        if self.cepstra > self.n_mels:
-            raise ValueError(f"cepstra: must be <= n_mels ({self.n_mels}), got {self.cepstra}")
-        for name in ("cepstra", "top_db", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+        for name in ("eq_db", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def bands(self) -> int:
+        """Feature values per frame: n_mels, twice that with norm "both"."""
+        return self.n_mels * (2 if self.norm == "both" else 1)
 
     def frames(self, samples: Tensor) -> Tensor:
         """Frames that lie wholly inside a clip of `samples` samples (clips shorter than n_fft get one)."""
@@ -100,6 +102,17 @@ def level(wave: Tensor, lengths: Tensor) -> Tensor:
     return wave / wave.abs().amax(dim=1, keepdim=True).clamp(min=1e-8)
 
 
+def normalise(x: Tensor, w: Tensor, per_band: bool) -> Tensor:
+    """Zero mean (per clip, or per band with per_band) and unit variance over the real frames of
+    log-mel values x (B, M, T); w (B, 1, T) is 1 on real frames. Padded frames become 0."""
+    frames = w.sum(dim=2, keepdim=True)  # (B, 1, 1)
+    mean = (x * w).sum(dim=2, keepdim=True) / frames  # (B, M, 1)
+    if not per_band:
+        mean = mean.mean(dim=1, keepdim=True)  # (B, 1, 1)
+    var = ((x - mean).pow(2) * w).sum(dim=(1, 2), keepdim=True) / (frames * x.shape[1])
+    return (x - mean) * torch.rsqrt(var + 1e-5) * w
+
+
 class LogMel(nn.Module):
     """(wave (B, T), lengths (B,)) -> normalised log-mel (B, M, T) with padded frames zeroed, frame mask (B, T).
 
@@ -114,9 +127,6 @@ class LogMel(nn.Module):
                                   f_min=cfg.f_min, n_mels=cfg.n_mels, center=False, power=2.0)
         self.freq_mask = FrequencyMasking(cfg.freq_mask_width, iid_masks=True) if cfg.freq_mask_width else None
         self.time_mask = TimeMasking(cfg.time_mask_width, iid_masks=True) if cfg.time_mask_width else None
-        if cfg.cepstra:
-            dct = create_dct(cfg.cepstra, cfg.n_mels, "ortho")  # (M, C)
-            self.register_buffer("lifter", dct @ dct.T, persistent=False)  # (M, M) projection
 
     def forward(self, wave: Tensor, lengths: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
@@ -127,27 +137,25 @@ class LogMel(nn.Module):
         if wave.shape[1] < cfg.n_fft:
             wave = F.pad(wave, (0, cfg.n_fft - wave.shape[1]))
         x = torch.log(self.mel(level(wave, lengths)) + LOG_FLOOR)  # (B, M, T) frames
-        if cfg.cepstra:
-            x = torch.einsum("nm,bmt->bnt", self.lifter, x)
         frame_mask = torch.arange(x.shape[-1], device=x.device)[None] < cfg.frames(lengths)[:, None]  # (B, T)
-        x = self.normalise(x, frame_mask[:, None, :].to(x.dtype))
+        if self.training and cfg.eq_db > 0:
+            x = x + self.random_eq(x.shape[0], x.shape[1], x.device)
+        w = frame_mask[:, None, :].to(x.dtype)  # (B, 1, T)
+        if cfg.norm == "both":
+            x = torch.cat([normalise(x, w, False), normalise(x, w, True)], dim=1)  # (B, 2M, T)
+        else:
+            x = normalise(x, w, cfg.norm == "band")
         if self.training:
             x = self.spec_augment(x)
         return x, frame_mask
 
-    def normalise(self, x: Tensor, w: Tensor) -> Tensor:
-        """Floor at top_db below the loudest value, then zero mean (per clip or band) and unit variance
-        over the real frames (w (B, 1, T) is 1 there); padded frames become 0."""
-        if self.cfg.top_db > 0:
-            loudest = x.masked_fill(w == 0, float("-inf")).amax(dim=(1, 2), keepdim=True)  # (B, 1, 1)
-            x = torch.maximum(x, loudest - self.cfg.top_db * math.log(10) / 10)
-        frames = w.sum(dim=2, keepdim=True)  # (B, 1, 1)
-        if self.cfg.norm == "band":
-            mean = (x * w).sum(dim=2, keepdim=True) / frames  # (B, M, 1)
-        else:
-            mean = (x * w).sum(dim=(1, 2), keepdim=True) / (frames * x.shape[1])  # (B, 1, 1)
-        var = ((x - mean).pow(2) * w).sum(dim=(1, 2), keepdim=True) / (frames * x.shape[1])
-        return (x - mean) * torch.rsqrt(var + 1e-5) * w
+    def random_eq(self, b: int, m: int, device: torch.device) -> Tensor:
+        """(B, M, 1) smooth random gains in log-power units, from the global RNG."""
+        k = torch.arange(1, 4, device=device, dtype=torch.float32)  # (3,)
+        bands = torch.arange(m, device=device, dtype=torch.float32) + 0.5
+        basis = torch.cos(math.pi * k[:, None] * bands[None] / m)  # (3, M)
+        gains = (torch.rand(b, 3, device=device) * 2 - 1) * self.cfg.eq_db * math.log(10) / 10  # dB -> ln
+        return (gains @ basis).unsqueeze(-1)
 
     def spec_augment(self, x: Tensor) -> Tensor:
         """Frequency and time masks with value 0 (the clip's mean), drawn from the global RNG."""
@@ -202,7 +210,7 @@ class AudioTokenizer(nn.Module):
         super().__init__()
         self.cfg, self.max_tokens = cfg, max_tokens
         self.logmel = LogMel(cfg)
-        k, m = cfg.frames_per_token, cfg.n_mels
+        k, m = cfg.frames_per_token, cfg.bands
         self.proj = nn.Linear(m * k, dim) if cfg.proj == "linear" else ConvSliceEmbed(m, k, cfg.conv_channels, dim)
 
     def forward(self, wave: Tensor, lengths: Optional[Tensor] = None) -> TokenSet:
