@@ -3,6 +3,7 @@
     python benchmarks/audio_fsdd.py                         # 7 splits x 2 models, about an hour on 2 CPU cores
     python benchmarks/audio_fsdd.py --splits official --models transformer
     python benchmarks/audio_fsdd.py -- --loop.max_steps=3000  # overrides for both models after `--`
+    python benchmarks/audio_fsdd.py --side-by-side          # both models at once, one core each
 
 For each split (the official one, then each of the six speakers held out) it trains
 1. `tzoo train audio-fsdd` (the recipe's default preset, through the Trainer), and
@@ -33,6 +34,7 @@ from tzoo.recipes.base import Parts
 from tzoo.recipes.rundir import RunDir
 from tzoo.recipes.train import Trainer
 from tzoo.tasks import TaskOutput
+from tzoo.tasks.classification import classification_output
 from tzoo.tokenizers.audio import LogMel, MelConfig
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -76,10 +78,7 @@ class LogMelCnn(nn.Module):
                 h = block(h) * m  # (B, C, M', T')
         pooled = (h * m).sum(dim=(2, 3)) / (m.sum(dim=(2, 3)) * h.shape[2])  # (B, C)
         logits = self.head(self.dropout(pooled))  # (B, K)
-        targets = batch["targets"]
-        loss = F.cross_entropy(logits.float(), targets, label_smoothing=self.label_smoothing if self.training else 0.0)
-        acc = (logits.argmax(-1) == targets).float().mean()
-        return TaskOutput(loss, {"loss": loss.detach(), "acc": acc.detach()}, {"logits": logits})
+        return classification_output(logits, batch["targets"], self.label_smoothing if self.training else 0.0)
 
 
 class CnnRecipe(AudioRecipe):
@@ -134,6 +133,23 @@ def report(results: dict[str, dict[str, dict]]) -> dict:
     return summary
 
 
+def side_by_side(models: list[str], argv: list[str], folder: Path) -> dict[str, dict[str, dict]]:
+    """Train each model in its own process with one thread, at the same time (one core each on a
+    2-core machine): the same conditions for both, in half the wall time of one after the other."""
+    import os
+    import subprocess
+
+    procs = {}
+    for model in models:
+        cmd = [sys.executable, __file__, *argv, "--models", model, "--threads", "1",
+               "--results", str(folder / f"{model}.json")]
+        procs[model] = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    failed = [m for m, proc in procs.items() if proc.wait() != 0]
+    if failed:
+        raise SystemExit(f"audio_fsdd: the {failed[0]} process failed (see its output above)")
+    return {m: json.loads((folder / f"{m}.json").read_text()) for m in models}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--splits", default=",".join(SPLITS), help="comma list of official and speaker names")
@@ -142,6 +158,10 @@ def main() -> int:
     p.add_argument("--cnn-steps", type=int, metavar="N",
                    help="train the CNN for N steps instead of the transformer's loop.max_steps (not the same "
                         "conditions any more: the figures say so)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="train the models at the same time, one process with one thread each")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
+    p.add_argument("--results", metavar="FILE", help=argparse.SUPPRESS)  # per-split metrics, for --side-by-side
     args, rest = p.parse_known_args()
     overrides = parse_override_args([a for a in rest if a != "--"])
     splits, models = args.splits.split(","), args.models.split(",")
@@ -149,24 +169,39 @@ def main() -> int:
         unknown = [c for c in chosen if c not in known]
         if unknown:
             p.error(f"unknown {name} {unknown[0]!r}; choose from {', '.join(known)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="audio-bench-"))
     results: dict[str, dict[str, dict]] = {m: {} for m in models}
     try:
-        for split in splits:
-            for model in models:
-                extra = {"loop.max_steps": str(args.cnn_steps)} if model == "cnn" and args.cnn_steps else {}
-                m = train_one(model, split, {**overrides, **extra}, folder)
-                results[model][split] = m
-                digits = " ".join(f"{d}:{a:.2f}" for d, a in m["test_per_class_acc"].items())
-                print(f"[{model} {split}] test_acc {m['test_acc']:.4f} wall {m['wall_s']:.1f} s "
-                      f"params {m['params']} per digit {digits}", flush=True)
+        if args.side_by_side:
+            child = ["--splits", args.splits] + (["--keep", args.keep] if args.keep else []) + \
+                (["--cnn-steps", str(args.cnn_steps)] if args.cnn_steps else []) + rest
+            results = side_by_side(models, child, folder)
+        else:
+            for split in splits:
+                for model in models:
+                    results[model][split] = run_one(model, split, overrides, args.cnn_steps, folder)
+                    if args.results:
+                        Path(args.results).write_text(json.dumps(results[model]))
     finally:
-        if not args.keep:
+        if not args.keep and not args.results:
             shutil.rmtree(folder, ignore_errors=True)
     summary = report(results)
+    threads = 1 if args.side_by_side else torch.get_num_threads()
     print(json.dumps({"benchmark": "audio_fsdd", "overrides": overrides, "cnn_steps": args.cnn_steps,
-                      "threads": torch.get_num_threads(), **summary}))
+                      "threads": threads, "side_by_side": args.side_by_side, **summary}))
     return 0
+
+
+def run_one(model: str, split: str, overrides: dict[str, str], cnn_steps, folder: Path) -> dict:
+    """Train one model on one split and print its line."""
+    extra = {"loop.max_steps": str(cnn_steps)} if model == "cnn" and cnn_steps else {}
+    m = train_one(model, split, {**overrides, **extra}, folder)
+    digits = " ".join(f"{d}:{a:.2f}" for d, a in m["test_per_class_acc"].items())
+    print(f"[{model} {split}] test_acc {m['test_acc']:.4f} wall {m['wall_s']:.1f} s "
+          f"params {m['params']} per digit {digits}", flush=True)
+    return m
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from .config import apply_overrides, describe, from_dict, parse_override_args
-from .errors import TzooError
+from .errors import TzooError, is_out_of_memory
 from .recipes import RECIPES, get_recipe
 from .recipes.rundir import CONFIG, RunDir
 
@@ -149,3 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("tzoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        print(f"tzoo: error: out of memory ({str(e).splitlines()[0][:120]}); use smaller sizes", file=sys.stderr)
+        return 2

@@ -64,9 +64,25 @@ def _cache_key(kind: str, source: object, split: str, size: int, on_wrong_size: 
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def _first_unreadable(files: list[Path]) -> Optional[Path]:
+    """The first file whose parquet footer cannot be read (empty, truncated, not parquet), if any."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        try:
+            pq.ParquetFile(path).close()
+        except Exception:  # pyarrow raises OSError, ArrowInvalid, ... for a damaged file
+            return path
+    return None
+
+
 def _open_dataset(kind: str, source: object, split: str):
     import datasets
 
+    bad = _first_unreadable(source) if kind == "files" else None
+    if bad is not None:  # checked first: datasets would log a traceback before raising
+        raise TzooError(f"{bad}: not a readable parquet file (empty, truncated or another format); "
+                        "replace it with a good copy or remove it")
     try:
         if kind == "files":
             return datasets.load_dataset("parquet", data_files={split: [str(p) for p in source]}, split=split)

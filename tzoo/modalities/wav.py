@@ -105,6 +105,9 @@ def read_wav(path: str | Path, rate: int) -> Tensor:
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise TzooError(f"{path}: cannot decode WAV ({' '.join(str(e).split())[:100]})") from None
     wave = torch.from_numpy(data).mean(dim=1)  # (T,)
+    if not torch.isfinite(wave).all():
+        bad = int((~torch.isfinite(wave)).sum())
+        raise TzooError(f"{path}: {bad} samples are NaN or infinite (a damaged float WAV); re-export or remove it")
     peak = float(wave.abs().max()) if wave.numel() else 0.0
     if peak < SILENCE_PEAK:
         raise TzooError(f"{path}: clip is silent (peak amplitude {peak:.1e}); record it again or remove it")

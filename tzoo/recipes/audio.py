@@ -94,7 +94,7 @@ class AudioConfig:
 
 def make_model(cfg: AudioConfig) -> TzooModel:
     """Tokenizers, backbone and head for `cfg`; the position table fits the longest allowed clip."""
-    backbone_cfg = sized_backbone(cfg.backbone, cfg.max_tokens())
+    backbone_cfg = sized_backbone(cfg.backbone, cfg.max_tokens(), f"--data.max_seconds={cfg.data.max_seconds:g}")
     dim = backbone_cfg.dim
     tokenizers = {"audio": AudioTokenizer(cfg.mel, dim, cfg.max_tokens())}
     inputs: tuple[str, ...] = ("audio",)

@@ -119,7 +119,7 @@ def load_corpus(cfg: TextDataConfig, run: RunDir, is_main: bool = True,
 
 
 def make_model(cfg: LMConfig, vocab_size: int) -> TzooModel:
-    backbone_cfg = sized_backbone(cfg.backbone, cfg.data.block_size)
+    backbone_cfg = sized_backbone(cfg.backbone, cfg.data.block_size, f"--data.block_size={cfg.data.block_size}")
     text = TextTokenizer(vocab_size, backbone_cfg.dim)
     task = LanguageModelTask(backbone_cfg.dim, vocab_size, tied=text.embed if cfg.tie_embeddings else None)
     return TzooModel({"text": text}, Backbone(backbone_cfg), task)

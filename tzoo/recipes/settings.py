@@ -1,6 +1,7 @@
 """Config sections every recipe shares: the training loop and the optimizer."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,13 +87,45 @@ class OptimConfig:
                 raise ValueError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
 
 
-def sized_backbone(cfg: BackboneConfig, positions: int) -> BackboneConfig:
-    """The backbone config a recipe builds: max_positions sized to its data (unless set), and a
-    type table large enough for every tokenizer's type id."""
+def sized_backbone(cfg: BackboneConfig, positions: int, source: str = "") -> BackboneConfig:
+    """The backbone config a recipe builds: max_positions sized to its data (unless set), a type
+    table large enough for every tokenizer's type id, and a size that fits in memory. `source`
+    names the setting the positions come from (for the error message)."""
     if cfg.num_types < NUM_TYPES:
         raise TzooError(f"--backbone.num_types={cfg.num_types}: the tokenizers use {NUM_TYPES} type ids; "
                         f"set it to {NUM_TYPES} or more")
     try:
-        return cfg.with_positions(positions)
+        sized = cfg.with_positions(positions)
     except ValueError as e:
         raise TzooError(f"--backbone.{e}") from None
+    what = f"--backbone.dim={cfg.dim} --backbone.depth={cfg.depth}, {sized.max_positions} positions"
+    check_fits(backbone_params(sized), f"{what} (from {source})" if source else what)
+    return sized
+
+
+def backbone_params(cfg: BackboneConfig) -> int:
+    """Parameters of a Backbone with `cfg` (attention + MLP weights per block, position and type tables),
+    counted without building it; biases and norms are left out."""
+    per_block = (4 + 2 * cfg.mlp_ratio) * cfg.dim ** 2
+    return int(cfg.depth * per_block + ((cfg.max_positions or 0) + cfg.num_types) * cfg.dim)
+
+
+def available_memory() -> int:
+    """Bytes of host memory available now (MemAvailable on Linux, free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(params: int, what: str) -> None:
+    """Refuse a model whose float32 weights, gradients and AdamW moments (16 bytes per parameter)
+    would not fit the memory available: better a clear error now than the OOM killer later."""
+    need, have = 16 * params, available_memory()
+    if need > have:
+        raise TzooError(f"{what}: the model needs about {need / 2 ** 30:,.1f} GiB for weights, gradients and "
+                        f"optimizer state, more than the {have / 2 ** 30:,.1f} GiB of memory available; make it smaller")

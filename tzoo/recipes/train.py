@@ -16,9 +16,10 @@ from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch import Tensor
 
-from ..errors import TzooError
+from ..errors import TzooError, is_out_of_memory
 from ..modalities.streams import step_seed
 from .base import Parts, Recipe
 from .batches import batch_stream
@@ -67,12 +68,20 @@ def seed_step(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed(seed)
 
 
+SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
+
+
 def make_accelerator(loop) -> Accelerator:
     """The accelerate front end. Several processes without a GPU (torchrun on a CPU machine) need
     accelerate's CPU mode, or each process silently trains alone."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cpu = world > 1 and not torch.cuda.is_available()
-    return Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu)
+    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu)
+    if acc.distributed_type in SHARDED:
+        raise TzooError(f"accelerate is configured for {acc.distributed_type.value}: tzoo checkpoints are whole "
+                        "(unsharded) state written by the main process, so sharded training is not supported "
+                        "yet; choose multi-GPU (DDP) in `accelerate config`")
+    return acc
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -102,7 +111,8 @@ class Trainer:
         if not self.resume:
             self.run.check_new()
             self.acc.wait_for_everyone()
-        fresh = not self.resume and not self.run.path.exists()
+        self.fresh = fresh = not self.resume and not self.run.path.exists()
+        self.saved = False
         torch.manual_seed(self.loop.seed)
         try:
             self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
@@ -221,6 +231,7 @@ class Trainer:
         self.acc.wait_for_everyone()
         if self.main:
             save_checkpoint(self.run, self.parts.model, self.optimizer, vars(self.state).copy(), best)
+        self.saved = True
         self.acc.wait_for_everyone()
 
     def record_eval(self, metrics: dict[str, float], progress: Progress, lr: float) -> None:
@@ -275,6 +286,13 @@ class Trainer:
                 if not saved and loop.save_every and st.step % loop.save_every == 0 and st.step < loop.max_steps:
                     st.wall_s = self.clock.total()
                     self.save(best=False)
+        except BaseException as e:
+            if self.fresh and not self.saved and self.main:  # failed before its first checkpoint: leave nothing
+                shutil.rmtree(self.run.path, ignore_errors=True)
+            if is_out_of_memory(e):
+                raise TzooError(f"step {st.step}: out of memory; lower --loop.batch_size (raise --loop.grad_accum "
+                                "to keep the batch) or the model size") from None
+            raise
         finally:
             progress.close()
         return self.finish(progress)

@@ -220,11 +220,12 @@ def read_image(path: Path, size: int, on_wrong_size: str) -> Tensor:
 
 
 def _cpu() -> VitConfig:
-    """Trains on a 2-core CPU within 20 minutes."""
+    """Trains on a 2-core CPU within 20 minutes: patch dropout (half the patches of each training
+    image) nearly doubles the images seen per second, which is worth more than whole images here."""
     return VitConfig(
         backbone=BackboneConfig(dim=128, depth=6, heads=4, mlp_ratio=2.0, bias=True),
-        model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1),
-        loop=LoopConfig(batch_size=128, max_steps=3500, eval_every=500, save_every=500, log_every=50),
+        model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1, patch_keep=0.5),
+        loop=LoopConfig(batch_size=128, max_steps=4600, eval_every=1000, save_every=1000, log_every=100),
         optim=OptimConfig(lr=2e-3, min_lr=1e-5, warmup_steps=200, weight_decay=0.05, beta2=0.999),
     )
 

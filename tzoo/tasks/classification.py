@@ -50,12 +50,17 @@ class ClassificationTask(nn.Module):
     def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
         masks = masks or [None] * len(parts)
         logits = self.head(self.pooled(parts, masks))  # (B, C)
-        targets = batch["targets"]  # (B,) long, or (B, C) soft (mixup / cutmix)
-        smoothing = self.label_smoothing if targets.dim() == 1 and self.training else 0.0
-        loss = F.cross_entropy(logits.float(), targets, label_smoothing=smoothing)
-        hard = targets if targets.dim() == 1 else targets.argmax(dim=-1)
-        acc = (logits.argmax(dim=-1) == hard).float().mean()
-        return TaskOutput(loss, {"loss": loss.detach(), "acc": acc.detach()}, {"logits": logits})
+        return classification_output(logits, batch["targets"], self.label_smoothing if self.training else 0.0)
+
+
+def classification_output(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> TaskOutput:
+    """Cross-entropy and accuracy of logits (B, C) against targets: (B,) class ids, smoothed by
+    `label_smoothing`, or (B, C) soft targets from mixup / cutmix, used as they are."""
+    smoothing = label_smoothing if targets.dim() == 1 else 0.0
+    loss = F.cross_entropy(logits.float(), targets, label_smoothing=smoothing)
+    hard = targets if targets.dim() == 1 else targets.argmax(dim=-1)
+    acc = (logits.argmax(dim=-1) == hard).float().mean()
+    return TaskOutput(loss, {"loss": loss.detach(), "acc": acc.detach()}, {"logits": logits})
 
 
 @torch.no_grad()

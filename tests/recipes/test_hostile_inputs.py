@@ -1,0 +1,149 @@
+"""Hostile input across every recipe, as a table: each case must end in one line
+`tzoo: error: ...` naming the culprit, exit status 2, no traceback and no run directory left behind."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.audio_fixtures import fake_fsdd, tone, write_wav
+from tests.conftest import run_cli, write_image_parquet
+from tests.test_cli import assert_clean_error
+
+TINY = ["--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2", "--loop.batch_size=4",
+        "--loop.max_steps=2", "--loop.eval_every=2", "--loop.eval_batches=1"]
+HUGE = str(10 ** 12)
+
+
+def corpus(root: Path) -> list[str]:
+    path = root / "corpus.txt"
+    path.write_text("What light through yonder window breaks?\n" * 60, encoding="utf-8")
+    return [f"--data.path={path}", "--data.block_size=16"]
+
+
+def empty_corpus(root: Path) -> list[str]:
+    (root / "empty.txt").write_bytes(b"")
+    return [f"--data.path={root / 'empty.txt'}", "--data.block_size=16"]
+
+
+def images(root: Path) -> list[str]:
+    write_image_parquet(root / "cifar", "train", [i % 10 for i in range(20)])
+    write_image_parquet(root / "cifar", "test", [i % 10 for i in range(10)])
+    return [f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--eval_images=10"]
+
+
+def empty_parquet(root: Path) -> list[str]:
+    args = images(root)
+    for path in (root / "cifar").glob("train-*.parquet"):
+        path.write_bytes(b"")
+    return args
+
+
+def clips(root: Path) -> list[str]:
+    return [f"--data.dir={fake_fsdd(root / 'rec', indices=(0, 5), speakers=('ann', 'bob'))}",
+            "--mel.n_mels=20", "--data.max_seconds=1.0"]
+
+
+def nan_clips(root: Path) -> list[str]:
+    """Every training clip of one speaker is float WAV full of NaN: 10 of 20 files, far above 5%."""
+    args = clips(root)
+    for d in range(10):
+        x = tone(d)
+        x[::7] = np.nan
+        write_wav(root / "rec" / f"{d}_ann_5.wav", x, subtype="FLOAT")
+    return args
+
+
+def empty_clips(root: Path) -> list[str]:
+    args = clips(root)
+    for path in (root / "rec").glob("*_5.wav"):
+        path.write_bytes(b"")
+    return args
+
+
+# (recipe, data, extra arguments, what the error line must name)
+CASES = {
+    # empty files
+    "char-lm/empty-corpus": ("char-lm", empty_corpus, [], ["empty.txt", "empty"]),
+    "bpe-lm/empty-corpus": ("bpe-lm", empty_corpus, [], ["empty.txt", "empty"]),
+    "vit/empty-parquet": ("vit-cifar10", empty_parquet, [], ["train-00000-of-00001.parquet"]),
+    "audio/empty-wavs": ("audio-fsdd", empty_clips, [], ["20 training files"]),
+    # wrong types
+    "char-lm/int-as-word": ("char-lm", corpus, ["--loop.batch_size=many"], ["--loop.batch_size", "many"]),
+    "bpe-lm/float-for-int": ("bpe-lm", corpus, ["--data.vocab_size=300.5"], ["--data.vocab_size"]),
+    "vit/bad-choice": ("vit-cifar10", images, ["--model.pool=max"], ["--model.pool", "max"]),
+    "audio/word-for-float": ("audio-fsdd", clips, ["--optim.lr=fast"], ["--optim.lr", "fast"]),
+    # NaN and infinite values
+    "char-lm/nan-lr": ("char-lm", corpus, ["--optim.lr=nan"], ["--optim.lr", "nan"]),
+    "vit/inf-clip": ("vit-cifar10", images, ["--optim.grad_clip=inf"], ["--optim.grad_clip"]),
+    "audio/nan-wavs": ("audio-fsdd", nan_clips, [], ["10 of 20 training files", "_ann_5.wav"]),
+    "audio/nan-mixup": ("audio-fsdd", clips, ["--augment.mixup=nan"], ["--augment.mixup"]),
+    # huge values
+    "char-lm/huge-dim": ("char-lm", corpus, [f"--backbone.dim={HUGE}", f"--backbone.heads={HUGE}"],
+                         ["--backbone.dim", "memory"]),
+    "bpe-lm/huge-block": ("bpe-lm", corpus, [f"--data.block_size={HUGE}"], ["block"]),
+    "vit/huge-batch": ("vit-cifar10", images, [f"--loop.batch_size={HUGE}"], ["--loop.batch_size", "memory"]),
+    "audio/huge-clip": ("audio-fsdd", clips, [f"--data.max_seconds={HUGE}"], ["--data.max_seconds"]),
+    # wrong shapes
+    "char-lm/heads-vs-dim": ("char-lm", corpus, ["--backbone.heads=3"], ["divisible"]),
+    "vit/patch-vs-image": ("vit-cifar10", images, ["--model.patch_size=5"], ["--model.patch_size", "16"]),
+    "vit/image-size": ("vit-cifar10", images, ["--data.image_size=32"], ["16x16", "32x32"]),
+    "audio/slice-vs-clip": ("audio-fsdd", clips, ["--mel.frames_per_token=0"], ["--mel.frames_per_token"]),
+    # unknown keys
+    "char-lm/unknown-key": ("char-lm", corpus, ["--backbone.dimm=64"], ["--backbone.dimm", "valid keys"]),
+    "bpe-lm/unknown-section": ("bpe-lm", corpus, ["--audio.rate=8000"], ["--audio.rate"]),
+    "vit/other-recipe-key": ("vit-cifar10", images, ["--data.holdout_speaker=ann"], ["--data.holdout_speaker"]),
+    "audio/other-recipe-key": ("audio-fsdd", clips, ["--data.block_size=64"], ["--data.block_size"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hostile_input_ends_in_one_line(case, tmp_path, capsys):
+    recipe, data, extra, needles = CASES[case]
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", recipe, "--out", out, *data(tmp_path), *TINY, *extra)
+    assert_clean_error(code, stdout, err, *needles)
+    assert not out.exists()  # nothing half-written
+
+
+def test_out_of_memory_mid_run_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """An allocation failure during training (CPU or GPU wording) ends like any other bad input."""
+    from tzoo.tasks.model import TzooModel
+
+    for message in ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB",
+                    "CUDA out of memory. Tried to allocate 20.00 GiB"):
+        monkeypatch.setattr(TzooModel, "forward", lambda self, batch: (_ for _ in ()).throw(RuntimeError(message)))
+        out = tmp_path / "run"
+        code, stdout, err = run_cli(capsys, "train", "char-lm", "--out", out, *corpus(tmp_path), *TINY)
+        assert_clean_error(code, stdout, err, "step 0", "out of memory", "--loop.batch_size")
+        assert not out.exists()
+
+
+def test_other_errors_still_raise(tmp_path, capsys, monkeypatch):
+    """Only allocation failures are turned into user errors: a bug keeps its traceback."""
+    from tzoo.tasks.model import TzooModel
+
+    monkeypatch.setattr(TzooModel, "forward", lambda self, batch: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_cli(capsys, "train", "char-lm", "--out", tmp_path / "run", *corpus(tmp_path), *TINY)
+    assert not (tmp_path / "run").exists()
+
+
+def test_sharded_launch_is_refused(tmp_path, capsys, monkeypatch):
+    """FSDP / DeepSpeed would need sharded checkpoints, which tzoo does not write: refuse at start-up."""
+    from accelerate.utils import DistributedType
+
+    import tzoo.recipes.train as train
+
+    class Sharded:
+        distributed_type = DistributedType.FSDP
+
+        def __init__(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(train, "Accelerator", Sharded)
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", "char-lm", "--out", out, *corpus(tmp_path), *TINY)
+    assert_clean_error(code, stdout, err, "FSDP", "DDP")
+    assert not out.exists()
