@@ -139,6 +139,15 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsy
     assert last_checkpoint(run) == 4 and not (run / "metrics.json").exists()
 
 
+def test_nonfinite_loss_before_the_first_checkpoint_leaves_nothing(tmp_path, capsys, corpus, monkeypatch):
+    poison_step(monkeypatch, 1)
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                             "--loop.max_steps=10", "--loop.save_every=4", "--loop.eval_every=100")
+    assert code == 3 and "step 1: loss is nan" in err and "nothing kept" in err
+    assert not run.exists()
+
+
 def test_nonfinite_loss_can_skip_the_step(tmp_path, capsys, corpus, monkeypatch):
     poison_step(monkeypatch, 5)
     run = tmp_path / "run"

@@ -200,6 +200,9 @@ class Trainer:
         if self.loop.on_nonfinite == "skip":
             self.state.skipped_steps += 1
             return None
+        if self.fresh and not self.saved:  # nothing worth keeping: the run directory is removed
+            raise NonFiniteLoss(f"step {step}: loss is {value} (not finite) before the first checkpoint; stopped "
+                                "and nothing kept: lower --optim.lr, or pass --loop.on_nonfinite=skip")
         raise NonFiniteLoss(
             f"step {step}: loss is {value} (not finite); stopped, the last good checkpoint in "
             f"{self.run.path}/state is kept: resume with `tzoo train --resume {self.run.path}` after "
