@@ -247,3 +247,38 @@ def test_two_processes_with_half_the_batch_equal_one_process(tmp_path, corpus):
     files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*"))  # noqa: E731
     assert files(one) == files(two)
     assert result.stdout.count('"recipe"') == 1  # only the main process prints the final figures
+
+
+def _tiny_images(root: Path) -> list[str]:
+    from tests.conftest import write_image_parquet
+
+    write_image_parquet(root / "cifar", "train", [i % 10 for i in range(40)])
+    write_image_parquet(root / "cifar", "test", [i % 10 for i in range(20)])
+    return ["vit-cifar10", f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--eval_images=20",
+            "--model.patch_keep=1.0"]
+
+
+def _tiny_clips(root: Path) -> list[str]:
+    from tests.audio_fixtures import fake_fsdd
+
+    data = fake_fsdd(root / "rec", indices=(0, 5, 6), speakers=("ann", "bob"))
+    # SpecAugment, dropout and drop-path draw from each process's own generator: off here
+    return ["audio-fsdd", f"--data.dir={data}", "--mel.n_mels=20", "--data.max_seconds=1.0", "--eval_clips=20",
+            "--mel.freq_masks=0", "--mel.time_masks=0", "--backbone.dropout=0", "--backbone.drop_path=0",
+            "--augment.mixup=0.4", "--augment.speed=0.1"]
+
+
+@pytest.mark.parametrize("make", [_tiny_images, _tiny_clips], ids=["vit-cifar10", "audio-fsdd"])
+def test_two_processes_equal_one_for_the_classifiers(make, tmp_path):
+    common = [*make(tmp_path), "--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2",
+              "--loop.max_steps=6", "--loop.eval_every=3", "--loop.eval_batches=2", "--optim.warmup_steps=1"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = torchrun("train", *common, "--loop.batch_size=4", "--out", two)
+    assert result.returncode == 0, result.stdout + result.stderr
+    p = tzoo("train", *common, "--loop.batch_size=8", "--out", one)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
+    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [3, 6]
+    for a, b in zip(log1, log2):
+        for key in ("loss", "test_loss", "test_acc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key

@@ -84,6 +84,11 @@ class AudioConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     model: AudioModelConfig = field(default_factory=AudioModelConfig)
+    eval_clips: int = 320  # test clips scored at each periodic evaluation (the final one scores all)
+
+    def validate(self) -> None:
+        if self.eval_clips < 1:
+            raise ValueError(f"eval_clips: must be >= 1, got {self.eval_clips}")
 
     def max_samples(self) -> int:
         return max(round(self.data.max_seconds * self.mel.rate), 1)
@@ -143,7 +148,7 @@ class AudioRecipe:
         source = ClipBatches(train.waves, train.labels, bs, seed, cfg.mel.rate, augment, cfg.max_samples(),
                              len(DIGITS))
         probe = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
-        probe = probe[: cfg.loop.eval_batches * bs].tolist()
+        probe = probe[: cfg.eval_clips].tolist()  # the same clips whatever the batch size and process count
 
         def batches(final: bool, rank: int, world: int):
             ids = range(len(test)) if final else probe
