@@ -1,12 +1,14 @@
 """audio-fsdd benchmark: the transformer against a small log-mel CNN, trained under the same conditions.
 
-    python benchmarks/audio_fsdd.py                         # 7 splits x 2 models, about an hour on 2 CPU cores
+    python benchmarks/audio_fsdd.py                         # 7 splits x 2 models: hours on 2 CPU cores
     python benchmarks/audio_fsdd.py --splits official --models transformer
+    python benchmarks/audio_fsdd.py --preset default        # the faster preset (linear slice tokens)
     python benchmarks/audio_fsdd.py -- --loop.max_steps=3000  # overrides for both models after `--`
     python benchmarks/audio_fsdd.py --side-by-side          # both models at once, one core each
 
+On a GPU machine the splits can run as separate processes at once (`--splits NAME --models M`).
 For each split (the official one, then each of the six speakers held out) it trains
-1. `tzoo train audio-fsdd` (the recipe's default preset, through the Trainer), and
+1. `tzoo train audio-fsdd --preset P` (default P: conv, through the Trainer), and
 2. a 0.24M-parameter CNN on 40-band log-mel features, written below, that reuses the recipe's data,
    batches, waveform augmentation, SpecAugment, label smoothing, optimizer and step budget: only
    the model differs.
@@ -93,11 +95,12 @@ class CnnRecipe(AudioRecipe):
         return parts
 
 
-def train_one(model: str, split: str, overrides: dict[str, str], folder: Path) -> dict:
-    """Train one model on one split; returns metrics.json."""
+def train_one(model: str, split: str, overrides: dict[str, str], folder: Path, preset: str) -> dict:
+    """Train one model on one split with the recipe's `preset` (the CNN: its data, augmentation and
+    loop); returns metrics.json."""
     recipe = AUDIO_FSDD if model == "transformer" else CnnRecipe(AUDIO_FSDD.presets)
     holdout = {} if split == "official" else {"data.holdout_speaker": split}
-    cfg = apply_overrides(AUDIO_FSDD.default(), {**overrides, **holdout})
+    cfg = apply_overrides(AUDIO_FSDD.presets[preset](), {**overrides, **holdout})
     run = RunDir(folder / f"{model}-{split}")
     try:
         return Trainer(recipe, cfg, run).fit()
@@ -158,6 +161,7 @@ def main() -> int:
     p.add_argument("--cnn-steps", type=int, metavar="N",
                    help="train the CNN for N steps instead of the transformer's loop.max_steps (not the same "
                         "conditions any more: the figures say so)")
+    p.add_argument("--preset", default="conv", choices=sorted(AUDIO_FSDD.presets), help="the recipe's preset")
     p.add_argument("--side-by-side", action="store_true",
                    help="train the models at the same time, one process with one thread each")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
@@ -175,13 +179,13 @@ def main() -> int:
     results: dict[str, dict[str, dict]] = {m: {} for m in models}
     try:
         if args.side_by_side:
-            child = ["--splits", args.splits] + (["--keep", args.keep] if args.keep else []) + \
+            child = ["--splits", args.splits, "--preset", args.preset] + (["--keep", args.keep] if args.keep else []) + \
                 (["--cnn-steps", str(args.cnn_steps)] if args.cnn_steps else []) + rest
             results = side_by_side(models, child, folder)
         else:
             for split in splits:
                 for model in models:
-                    results[model][split] = run_one(model, split, overrides, args.cnn_steps, folder)
+                    results[model][split] = run_one(model, split, overrides, args.cnn_steps, folder, args.preset)
                     if args.results:
                         Path(args.results).write_text(json.dumps(results[model]))
     finally:
@@ -189,15 +193,15 @@ def main() -> int:
             shutil.rmtree(folder, ignore_errors=True)
     summary = report(results)
     threads = 1 if args.side_by_side else torch.get_num_threads()
-    print(json.dumps({"benchmark": "audio_fsdd", "overrides": overrides, "cnn_steps": args.cnn_steps,
+    print(json.dumps({"benchmark": "audio_fsdd", "preset": args.preset, "overrides": overrides, "cnn_steps": args.cnn_steps,
                       "threads": threads, "side_by_side": args.side_by_side, **summary}))
     return 0
 
 
-def run_one(model: str, split: str, overrides: dict[str, str], cnn_steps, folder: Path) -> dict:
+def run_one(model: str, split: str, overrides: dict[str, str], cnn_steps, folder: Path, preset: str) -> dict:
     """Train one model on one split and print its line."""
     extra = {"loop.max_steps": str(cnn_steps)} if model == "cnn" and cnn_steps else {}
-    m = train_one(model, split, {**overrides, **extra}, folder)
+    m = train_one(model, split, {**overrides, **extra}, folder, preset)
     digits = " ".join(f"{d}:{a:.2f}" for d, a in m["test_per_class_acc"].items())
     print(f"[{model} {split}] test_acc {m['test_acc']:.4f} wall {m['wall_s']:.1f} s "
           f"params {m['params']} per digit {digits}", flush=True)

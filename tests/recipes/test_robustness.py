@@ -262,9 +262,9 @@ def _tiny_clips(root: Path) -> list[str]:
     from tests.audio_fixtures import fake_fsdd
 
     data = fake_fsdd(root / "rec", indices=(0, 5, 6), speakers=("ann", "bob"))
-    # SpecAugment, dropout and drop-path draw from each process's own generator: off here
+    # SpecAugment, random EQ, dropout and drop-path draw from each process's own generator: off here
     return ["audio-fsdd", f"--data.dir={data}", "--mel.n_mels=20", "--data.max_seconds=1.0", "--eval_clips=20",
-            "--mel.freq_masks=0", "--mel.time_masks=0", "--backbone.dropout=0", "--backbone.drop_path=0",
+            "--mel.freq_masks=0", "--mel.time_masks=0", "--mel.eq_db=0", "--backbone.dropout=0", "--backbone.drop_path=0",
             "--augment.mixup=0.4", "--augment.speed=0.1"]
 
 
