@@ -15,10 +15,11 @@ TINY_VIT = ["--data.image_size=16", "--model.patch_size=4", "--backbone.dim=32",
             "--optim.warmup_steps=1", "--eval_images=10"]
 
 
-@pytest.mark.parametrize("pool, registers", [("cls", 0), ("mean", 0), ("cls", 2)])
-def test_every_parameter_gets_a_gradient(pool, registers):
+@pytest.mark.parametrize("pool, registers, stem", [("cls", 0, "linear"), ("mean", 0, "linear"), ("cls", 2, "linear"),
+                                                   ("cls", 0, "conv")])
+def test_every_parameter_gets_a_gradient(pool, registers, stem):
     cfg = VitConfig(backbone=BackboneConfig(dim=16, depth=2, heads=2, bias=True),
-                    model=VitModelConfig(patch_size=4, pool=pool, registers=registers))
+                    model=VitModelConfig(patch_size=4, pool=pool, registers=registers, stem=stem, stem_channels=4))
     model = make_model(cfg, 10)
     with torch.no_grad():
         model.task.head.weight.normal_()  # the zero-initialised head would block gradients below it
@@ -76,6 +77,8 @@ def test_bad_inputs(tmp_path, capsys, cifar_dir):
                                 *TINY_VIT), "record 2", "on_wrong_size=resize")
     assert not (tmp_path / "r1").exists()
     assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.patch_size=5"), "patch_size")
+    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.stem=conv", "--model.patch_size=8",
+                                "--data.image_size=24"), "power of two")
 
     out = tmp_path / "run"
     assert run_cli(capsys, "train", "vit-cifar10", "--out", out, f"--data.dir={cifar_dir}",

@@ -48,3 +48,35 @@ def test_patch_dropout_keeps_positions_and_only_trains():
         pos = dropped.positions[b]
         assert pos.unique().numel() == 8
         assert torch.allclose(dropped.embeds[b], full.embeds[b, pos], atol=1e-6)
+
+
+@pytest.mark.parametrize("height, width, patch", [(32, 32, 4), (32, 32, 2), (16, 24, 8)])
+def test_conv_stem_shapes_and_positions(height, width, patch):
+    tok = ImageTokenizer(patch, 24, stem="conv", stem_channels=8)
+    ts = tok(torch.randint(0, 256, (3, 3, height, width), dtype=torch.uint8))
+    n = (height // patch) * (width // patch)
+    assert ts.embeds.shape == (3, n, 24)
+    assert ts.positions.expand(3, n)[1].tolist() == list(range(n))
+
+
+def test_conv_stem_tokens_are_row_major_and_near_their_cell():
+    tok = ImageTokenizer(4, 8, stem="conv", stem_channels=4)
+    img = torch.randn(1, 3, 16, 16)
+    changed = img.clone()
+    changed[:, :, 1:3, 13:15] += 1.0  # the middle of the top-right cell (row 0, column 3)
+    differs = (tok(changed).embeds - tok(img).embeds).abs().sum(-1)[0].view(4, 4) > 1e-6
+    assert differs[0, 3] and differs.sum() <= 4 and not differs[2:, :].any() and not differs[:, :2].any()
+
+
+def test_conv_stem_patch_dropout_picks_full_set_tokens():
+    tok = ImageTokenizer(4, 8, keep=0.25, stem="conv", stem_channels=4)
+    x = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    full, dropped = tok.eval()(x), tok.train()(x)
+    assert dropped.embeds.shape == (2, 4, 8)
+    for b in range(2):
+        assert torch.allclose(dropped.embeds[b], full.embeds[b, dropped.positions[b]], atol=1e-6)
+
+
+def test_conv_stem_needs_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        ImageTokenizer(6, 8, stem="conv")

@@ -53,6 +53,9 @@ class VitModelConfig:
         registers: extra learned query tokens beside the CLS token.
         label_smoothing: for hard targets (Mixup/CutMix put it into their soft targets).
         patch_keep: fraction of patches each training image keeps (patch dropout; 1.0 = all).
+        stem: "linear" (one linear map per patch, as ViT) or "conv" (3x3 stride-2 convolutions,
+            one token per patch_size x patch_size cell; patch_size a power of two).
+        stem_channels: width of the conv stem's first convolution (doubled at each further one).
     """
 
     patch_size: int = 4
@@ -60,10 +63,17 @@ class VitModelConfig:
     registers: int = 0
     label_smoothing: float = 0.1
     patch_keep: float = 1.0
+    stem: Literal["linear", "conv"] = "linear"
+    stem_channels: int = 32
 
     def validate(self) -> None:
         if not 0.0 < self.patch_keep <= 1.0:
             raise ValueError(f"patch_keep: must be in (0, 1], got {self.patch_keep}")
+        p = self.patch_size
+        if self.stem == "conv" and (p < 2 or p & (p - 1)):
+            raise ValueError(f"patch_size: the conv stem needs a power of two >= 2, got {p}")
+        if self.stem_channels < 1:
+            raise ValueError(f"stem_channels: must be >= 1, got {self.stem_channels}")
 
 
 @dataclass
@@ -93,7 +103,7 @@ def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
     queries = (1 if m.pool == "cls" else 0) + m.registers
     backbone_cfg = sized_backbone(cfg.backbone, max(patches, queries))
     d = backbone_cfg.dim
-    tokenizers = {"image": ImageTokenizer(p, d, keep=m.patch_keep)}
+    tokenizers = {"image": ImageTokenizer(p, d, keep=m.patch_keep, stem=m.stem, stem_channels=m.stem_channels)}
     inputs: tuple[str, ...] = ("image",)
     if queries:  # build only what the task uses: unused parameters upset DDP
         tokenizers["query"] = QueryTokenizer(queries, d)

@@ -1,13 +1,14 @@
 """Images -> patches -> tokens, one learned position per patch index."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
 from ..backbone import TokenSet
+from .conv_stem import ConvStem
 from .types import IMAGE
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -15,8 +16,9 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 class ImageTokenizer(nn.Module):
-    """Cut (B, C, H, W) images into p x p patches, project each to D (a linear layer on the
-    flattened patch, the same as timm's strided-convolution PatchEmbed).
+    """Cut (B, C, H, W) images into p x p patches, project each to D: `stem="linear"` is a linear
+    layer on the flattened patch (the same as timm's strided-convolution PatchEmbed);
+    `stem="conv"` is a small convolution stack (ConvStem) giving one token per p x p cell.
 
     Positions are patch indices in row-major order; uint8 images are scaled to [0, 1] and
     normalised with `mean`/`std` here, so the data pipeline can stay in uint8.
@@ -31,22 +33,29 @@ class ImageTokenizer(nn.Module):
         channels: image channels C.
         mean, std: per-channel normalisation of [0, 1] pixels.
         keep: fraction of patches kept per image in training (1.0 = all).
+        stem: "linear" (patch-local projection) or "conv" (ConvStem, p a power of two).
+        stem_channels: width of the conv stem's first convolution.
     """
 
     type_id = IMAGE
 
     def __init__(self, patch_size: int, dim: int, channels: int = 3,
-                 mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD, keep: float = 1.0) -> None:
+                 mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD, keep: float = 1.0,
+                 stem: Literal["linear", "conv"] = "linear", stem_channels: int = 32) -> None:
         super().__init__()
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"keep: must be in (0, 1], got {keep}")
         self.patch_size = patch_size
         self.keep = keep
-        self.proj = nn.Linear(channels * patch_size * patch_size, dim)
+        if stem not in ("linear", "conv"):
+            raise ValueError(f"stem: must be 'linear' or 'conv', got {stem!r}")
+        self.stem = ConvStem(patch_size, stem_channels, channels, dim) if stem == "conv" else None
+        self.proj = nn.Linear(channels * patch_size * patch_size, dim) if stem == "linear" else None
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        nn.init.trunc_normal_(self.proj.weight, std=0.02)
-        nn.init.zeros_(self.proj.bias)
+        if self.proj is not None:
+            nn.init.trunc_normal_(self.proj.weight, std=0.02)
+            nn.init.zeros_(self.proj.bias)
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Patches per column and per row for an image of this size."""
@@ -59,17 +68,22 @@ class ImageTokenizer(nn.Module):
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
         return (x - self.mean) / self.std
 
+    def embed(self, x: Tensor) -> Tensor:
+        """Normalised (B, C, H, W) -> (B, N, D), one row per patch in row-major order."""
+        if self.stem is not None:
+            return rearrange(self.stem(x), "b d h w -> b (h w) d")
+        p = self.patch_size
+        return self.proj(rearrange(x, "b c (h p) (w q) -> b (h w) (p q c)", p=p, q=p))
+
     def forward(self, images: Tensor) -> TokenSet:
-        # images: (B, C, H, W) -> patches (B, N, C*p*p) -> embeds (B, N, D)
+        # images: (B, C, H, W) -> embeds (B, N, D), N = (H/p)(W/p); patch dropout keeps k of N
         gh, gw = self.grid(images.shape[-2], images.shape[-1])
-        x = self.normalize(images)
-        patches = rearrange(x, "b c (h p) (w q) -> b (h w) (p q c)", p=self.patch_size, q=self.patch_size)
+        embeds = self.embed(self.normalize(images))
         positions = torch.arange(gh * gw, device=images.device)
         if self.training and self.keep < 1.0:
-            n = patches.shape[1]
+            b, n, d = embeds.shape
             k = max(1, round(self.keep * n))
-            kept = torch.rand(patches.shape[0], n, device=images.device).argsort(dim=1)[:, :k].sort(dim=1).values
-            patches = patches.gather(1, kept[..., None].expand(-1, -1, patches.shape[-1]))  # (B, k, C*p*p)
+            kept = torch.rand(b, n, device=images.device).argsort(dim=1)[:, :k].sort(dim=1).values
+            embeds = embeds.gather(1, kept[..., None].expand(-1, -1, d))  # (B, k, D)
             positions = kept  # (B, k): each token keeps the position of the patch it came from
-        embeds = self.proj(patches)
         return TokenSet.of(embeds, self.type_id, positions)
