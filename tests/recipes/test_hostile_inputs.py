@@ -87,7 +87,8 @@ CASES = {
     "audio/huge-clip": ("audio-fsdd", clips, [f"--data.max_seconds={HUGE}"], ["--data.max_seconds"]),
     # wrong shapes
     "char-lm/heads-vs-dim": ("char-lm", corpus, ["--backbone.heads=3"], ["divisible"]),
-    "vit/patch-vs-image": ("vit-cifar10", images, ["--model.patch_size=5"], ["--model.patch_size", "16"]),
+    "vit/patch-vs-image": ("vit-cifar10", images, ["--model.stem=linear", "--model.patch_size=5"],
+                           ["--model.patch_size", "16"]),
     "vit/image-size": ("vit-cifar10", images, ["--data.image_size=32"], ["16x16", "32x32"]),
     "audio/slice-vs-clip": ("audio-fsdd", clips, ["--mel.frames_per_token=0"], ["--mel.frames_per_token"]),
     # unknown keys

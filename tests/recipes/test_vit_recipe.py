@@ -77,7 +77,7 @@ def test_bad_inputs(tmp_path, capsys, cifar_dir):
                                 *TINY_VIT), "record 2", "on_wrong_size=resize")
     assert not (tmp_path / "r1").exists()
     assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.patch_size=5"), "patch_size")
-    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.stem=conv", "--model.patch_size=8",
+    assert_clean_error(*run_cli(capsys, "train", "vit-cifar10", "--model.stem=conv", "--model.patch_size=6",
                                 "--data.image_size=24"), "power of two")
 
     out = tmp_path / "run"
