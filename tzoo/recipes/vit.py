@@ -230,14 +230,14 @@ def read_image(path: Path, size: int, on_wrong_size: str) -> Tensor:
 
 
 def _cpu() -> VitConfig:
-    """Trains on a 2-core CPU within 20 minutes: a convolutional stem (tokens that see a little past
-    their patch) learns faster from few epochs than linear patches, and patch dropout (half the
-    tokens of each training image) nearly doubles the images seen per second."""
+    """Trains on a 2-core CPU within 20 minutes: a convolutional stem (three 3x3 stride-2
+    convolutions, 32-64-128 channels) turns each 8x8 cell into one token, so the backbone sees 16
+    tokens that each know a little past their cell. Few, rich tokens make a step cheap: in the
+    same minutes this learns faster than 64 tokens of 4x4 patches (README has the comparison)."""
     return VitConfig(
         backbone=BackboneConfig(dim=128, depth=6, heads=4, mlp_ratio=2.0, bias=True),
-        model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1, patch_keep=0.5, stem="conv",
-                             stem_channels=64),
-        loop=LoopConfig(batch_size=128, max_steps=4000, eval_every=1000, save_every=1000, log_every=100),
+        model=VitModelConfig(patch_size=8, pool="cls", label_smoothing=0.1, stem="conv", stem_channels=32),
+        loop=LoopConfig(batch_size=128, max_steps=7000, eval_every=1000, save_every=1000, log_every=100),
         optim=OptimConfig(lr=2e-3, min_lr=1e-5, warmup_steps=200, weight_decay=0.05, beta2=0.999),
     )
 
