@@ -8,7 +8,7 @@
 
 On a GPU machine the splits can run as separate processes at once (`--splits NAME --models M`).
 For each split (the official one, then each of the six speakers held out) it trains
-1. `tzoo train audio-fsdd --preset P` (default P: conv, through the Trainer), and
+1. `tzoo train audio-fsdd --preset P` (default P: stem, through the Trainer), and
 2. a 0.24M-parameter CNN on 40-band log-mel features, written below, that reuses the recipe's data,
    batches, waveform augmentation, SpecAugment, label smoothing, optimizer and step budget: only
    the model differs.
@@ -161,7 +161,7 @@ def main() -> int:
     p.add_argument("--cnn-steps", type=int, metavar="N",
                    help="train the CNN for N steps instead of the transformer's loop.max_steps (not the same "
                         "conditions any more: the figures say so)")
-    p.add_argument("--preset", default="conv", choices=sorted(AUDIO_FSDD.presets), help="the recipe's preset")
+    p.add_argument("--preset", default="stem", choices=sorted(AUDIO_FSDD.presets), help="the recipe's preset")
     p.add_argument("--side-by-side", action="store_true",
                    help="train the models at the same time, one process with one thread each")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")

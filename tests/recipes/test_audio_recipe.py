@@ -1,5 +1,6 @@
 """audio-fsdd end to end on a tiny generated dataset: train, predict, eval, and bad input."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from tests.conftest import run_cli
 from tests.test_cli import assert_clean_error
 from tzoo.modalities.clips import ClipBatches, WaveAugment, pad_batch
 from tzoo.modalities.fsdd import scan, split
+from tzoo.recipes.audio import AUDIO_FSDD, make_model
 
 AUDIO_TINY = ["--backbone.dim=32", "--backbone.depth=2", "--backbone.heads=2", "--loop.batch_size=8",
               "--loop.eval_every=4", "--loop.eval_batches=2", "--loop.log_every=1", "--optim.warmup_steps=2",
@@ -153,3 +155,18 @@ def test_batches_are_a_pure_function_of_the_index():
 def test_pad_batch():
     wave, lengths = pad_batch([torch.ones(3), torch.ones(5)])
     assert wave.shape == (2, 5) and lengths.tolist() == [3, 5] and wave[0, 3:].sum() == 0
+
+
+@pytest.mark.parametrize("preset", sorted(AUDIO_FSDD.presets))
+def test_every_parameter_of_every_preset_gets_a_gradient(preset):
+    cfg = AUDIO_FSDD.presets[preset]()
+    cfg = replace(cfg, backbone=replace(cfg.backbone, dim=32, depth=1, heads=2), mel=replace(cfg.mel, conv_channels=4))
+    torch.manual_seed(0)
+    model = make_model(cfg).train()
+    with torch.no_grad():
+        model.task.head.weight.normal_()  # the zero-initialised head would block gradients below it
+    wave, lengths = pad_batch([torch.from_numpy(tone(d, 0.3 + 0.1 * d, seed=d)) for d in range(4)])
+    batch = {"audio": {"wave": wave, "lengths": lengths}, "targets": torch.arange(4)}
+    model(batch).loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name

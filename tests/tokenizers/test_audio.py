@@ -34,10 +34,11 @@ def test_slices_shapes_positions_and_mask():
     assert CFG.tokens(int(lengths[1])) == math.ceil(frames[1] / 4)
 
 
-VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both")]
+STEM = replace(CFG, proj="stem", conv_channels=4, norm="both")
+VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both"), STEM]
 
 
-@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both"])
+@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both", "stem"])
 def test_padding_and_level_never_change_the_tokens(cfg):
     tok = AudioTokenizer(cfg, dim=16, max_tokens=64).eval()
     a, b = clips(0.33, 0.5)
@@ -81,7 +82,32 @@ def test_too_many_slices_is_refused():
         tok(torch.randn(1, 8000))
 
 
-@pytest.mark.parametrize("pool, cfg", [("cls", CFG), ("mean", CFG), ("mean", VARIANTS[1])])
+def frame_reach(cfg: MelConfig) -> set[int]:
+    """Tokens whose embedding changes when one log-mel frame (the first of token 3) changes."""
+    torch.manual_seed(0)
+    tok = AudioTokenizer(cfg, dim=8, max_tokens=64).eval()
+    x = torch.randn(1, cfg.bands, 32)
+    mask = torch.ones(1, 32, dtype=torch.bool)
+    tok.logmel.forward = lambda wave, lengths: (wave, mask)  # feed log-mel values directly
+    y = x.clone()
+    y[:, :, 3 * cfg.frames_per_token] += 1.0
+    diff = (tok(y, None).embeds - tok(x, None).embeds).abs().amax(dim=-1)[0]  # (N,)
+    return set((diff > 1e-6).nonzero().flatten().tolist())
+
+
+def test_stem_tokens_see_neighbouring_frames_slice_tokens_do_not():
+    assert frame_reach(replace(CFG, proj="conv", conv_channels=4)) == {3}
+    assert frame_reach(STEM) == {1, 2, 3, 4}  # frame 12 borders token 2; the last conv adds a token each side
+    assert frame_reach(replace(STEM, frames_per_token=2)) == {0, 1, 2, 3, 4, 5}
+    assert STEM.tokens(8000) == CFG.tokens(8000)
+
+
+def test_stem_needs_a_power_of_two_slice():
+    with pytest.raises(ValueError, match="frames_per_token"):
+        replace(STEM, frames_per_token=3).validate()
+
+
+@pytest.mark.parametrize("pool, cfg", [("cls", CFG), ("mean", CFG), ("mean", VARIANTS[1]), ("mean", STEM)])
 def test_a_clip_padded_more_or_less_gives_the_same_logits(pool, cfg):
     torch.manual_seed(0)
     backbone = Backbone(BackboneConfig(dim=16, depth=2, heads=2, max_positions=64))

@@ -218,4 +218,11 @@ def _conv() -> AudioConfig:
     return replace(cfg, mel=replace(cfg.mel, proj="conv", conv_channels=16))
 
 
-AUDIO_FSDD = AudioRecipe({"default": _default, "conv": _conv})
+def _stem() -> AudioConfig:
+    """The default with a convolutional stem over the whole clip making the tokens (each sees its
+    neighbours' frames too): generalises best to unseen speakers, about 8 minutes on a 2-core CPU."""
+    cfg = _default()
+    return replace(cfg, mel=replace(cfg.mel, proj="stem", conv_channels=16))
+
+
+AUDIO_FSDD = AudioRecipe({"default": _default, "conv": _conv, "stem": _stem})

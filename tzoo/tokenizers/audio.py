@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torchaudio.transforms import FrequencyMasking, MelSpectrogram, TimeMasking
 
 from ..backbone import TokenSet
+from .spec_stem import SpectrogramStem
 from .types import AUDIO
 
 LOG_FLOOR = 1e-6  # added to mel power before the log (the waveform peak is 1 by then)
@@ -34,9 +35,11 @@ class MelConfig:
         n_mels: mel bands.
         f_min: lowest mel band edge in Hz.
         frames_per_token: frames per time slice (one token each).
-        proj: how a slice becomes a token: "linear" (one matrix over its frames x bands) or "conv"
-            (three small convolutions over bands and frames with pooling along the bands, then a matrix).
-        conv_channels: channels of the "conv" projection.
+        proj: how a slice becomes a token: "linear" (one matrix over its frames x bands), "conv"
+            (three small convolutions over the slice's bands and frames with pooling along the bands,
+            then a matrix) or "stem" (the same convolutions over the whole clip, pooling along time
+            too, so a token also sees its neighbours' frames; frames_per_token 1, 2, 4 or 8).
+        conv_channels: channels of the "conv" and "stem" projections.
         norm: what is subtracted from each clip's log-mel values before scaling them to unit
             variance: "clip" its mean, "band" each band's mean over the clip's frames (removes the
             colour a microphone adds, and part of the word too), "both" gives the tokens both
@@ -57,7 +60,7 @@ class MelConfig:
     n_mels: int = 40
     f_min: float = 20.0
     frames_per_token: int = 4
-    proj: Literal["linear", "conv"] = "linear"
+    proj: Literal["linear", "conv", "stem"] = "linear"
     conv_channels: int = 16
     norm: Literal["clip", "band", "both"] = "clip"
     eq_db: float = 0.0
@@ -74,8 +77,10 @@ class MelConfig:
             raise ValueError(f"win_length: must be <= n_fft ({self.n_fft}), got {self.win_length}")
         if not 0 <= self.f_min < self.rate / 2:
             raise ValueError(f"f_min: must be in [0, rate / 2), got {self.f_min}")
-        if self.proj == "conv" and self.n_mels < 8:
-            raise ValueError(f"n_mels: the conv projection needs at least 8, got {self.n_mels}")
+        if self.proj != "linear" and self.n_mels < 8:
+            raise ValueError(f"n_mels: the {self.proj} projection needs at least 8, got {self.n_mels}")
+        if self.proj == "stem" and self.frames_per_token not in (1, 2, 4, 8):
+            raise ValueError(f"frames_per_token: the stem projection needs 1, 2, 4 or 8, got {self.frames_per_token}")
         for name in ("eq_db", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
@@ -211,7 +216,10 @@ class AudioTokenizer(nn.Module):
         self.cfg, self.max_tokens = cfg, max_tokens
         self.logmel = LogMel(cfg)
         k, m = cfg.frames_per_token, cfg.bands
-        self.proj = nn.Linear(m * k, dim) if cfg.proj == "linear" else ConvSliceEmbed(m, k, cfg.conv_channels, dim)
+        if cfg.proj == "stem":
+            self.proj: nn.Module = SpectrogramStem(m // cfg.n_mels, cfg.n_mels, k, cfg.conv_channels, dim)
+        else:
+            self.proj = nn.Linear(m * k, dim) if cfg.proj == "linear" else ConvSliceEmbed(m, k, cfg.conv_channels, dim)
 
     def forward(self, wave: Tensor, lengths: Optional[Tensor] = None) -> TokenSet:
         """wave: (B, T) float, zero-padded; lengths: (B,) real samples per clip (None = all real)."""
@@ -221,7 +229,11 @@ class AudioTokenizer(nn.Module):
         n = math.ceil(t / k)
         if n > self.max_tokens:
             raise ValueError(f"clip gives {n} slices, more than max_tokens={self.max_tokens}; crop it first")
-        x = F.pad(x, (0, n * k - t)).transpose(1, 2).reshape(b, n, k, m)  # (B, N, K, M)
-        mask = F.pad(frame_mask, (0, n * k - t)).view(b, n, k).any(dim=-1)  # (B, N)
-        embeds = self.proj(x if self.cfg.proj == "conv" else x.flatten(2))  # (B, N, D)
+        x, frame_mask = F.pad(x, (0, n * k - t)), F.pad(frame_mask, (0, n * k - t))  # (B, M, N*K), (B, N*K)
+        mask = frame_mask.view(b, n, k).any(dim=-1)  # (B, N)
+        if self.cfg.proj == "stem":  # norm "both": the two versions are two input channels
+            embeds = self.proj(x.view(b, -1, self.cfg.n_mels, n * k), frame_mask)  # (B, N, D)
+        else:
+            x = x.transpose(1, 2).reshape(b, n, k, m)  # (B, N, K, M)
+            embeds = self.proj(x if self.cfg.proj == "conv" else x.flatten(2))  # (B, N, D)
         return TokenSet.of(embeds, self.type_id, torch.arange(n, device=x.device), mask)
