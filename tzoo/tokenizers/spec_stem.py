@@ -15,11 +15,11 @@ class SpectrogramStem(nn.Module):
     log2(K) of them also pool 2x along time, so each output step is one slice of K frames. A
     linear layer maps the remaining (2C x M/8) values of a step to its token.
 
-    Unlike a per-slice projection, a token also sees a rim of neighbouring frames (7 on each side
-    for K = 4), so a sound that straddles a slice border is seen whole. The weights are shared along the
-    bands, and pooling absorbs small shifts (another speaker's formants). Padded frames are set to
-    zero after every layer, so a clip's tokens never depend on how much padding follows it; T must
-    be a multiple of K.
+    Unlike a per-slice projection, a token also sees a rim of neighbouring frames (7 on each
+    side for K = 4), so a sound that straddles a slice border is seen whole. The weights are
+    shared along the bands, and pooling absorbs small shifts (another speaker's formants).
+    Padded frames are set to zero after every layer, so a clip's tokens never depend on how much
+    padding follows it; T must be a multiple of K.
 
     Args:
         versions: V, input channels (the log-mel normalised one or two ways).
@@ -41,7 +41,7 @@ class SpectrogramStem(nn.Module):
         self.out = nn.Linear(widths[-1] * (n_mels // 8), dim)
 
     def forward(self, x: Tensor, frame_mask: Tensor) -> Tensor:
-        b, _, _, t = x.shape  # (B, V, M, T)
+        # x: (B, V, M, T), frame_mask: (B, T) with T a multiple of K
         m = frame_mask[:, None, None, :].to(x.dtype)  # (B, 1, 1, T)
         for conv, norm, tp in zip(self.convs, self.norms, self.time_pools):
             h = norm(conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, C_i, M_i, T_i), LayerNorm over C_i
