@@ -219,10 +219,11 @@ def _conv() -> AudioConfig:
 
 
 def _stem() -> AudioConfig:
-    """The default with a convolutional stem over the whole clip making the tokens (each sees its
-    neighbours' frames too): generalises best to unseen speakers, about 8 minutes on a 2-core CPU."""
+    """The default with a convolutional stem (32, 64, 64 channels) over the whole clip making the
+    tokens (each sees its neighbours' frames too): generalises best to unseen speakers and runs
+    faster than the conv preset."""
     cfg = _default()
-    return replace(cfg, mel=replace(cfg.mel, proj="stem", conv_channels=16))
+    return replace(cfg, mel=replace(cfg.mel, proj="stem", conv_channels=32))
 
 
 AUDIO_FSDD = AudioRecipe({"default": _default, "conv": _conv, "stem": _stem})
