@@ -7,6 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of each position of a (B, C, H, W) map (no batch statistics)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, C, H, W)
+
+
 class ConvStem(nn.Module):
     """log2(p) stride-2 3x3 convolutions (C, 2C, 4C, ... channels, each followed by a LayerNorm
     over channels and GELU), then a 1x1 convolution to D: the "early convolutions" ViT stem.
@@ -31,12 +38,12 @@ class ConvStem(nn.Module):
         widths = [in_channels] + [channels * 2 ** i for i in range(steps)]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1, bias=False)
                                    for a, b in zip(widths[:-1], widths[1:]))
-        self.norms = nn.ModuleList(nn.LayerNorm(b) for b in widths[1:])
+        self.norms = nn.ModuleList(ChannelLayerNorm(b) for b in widths[1:])
         self.out = nn.Conv2d(widths[-1], dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (B, C_in, H, W) -> (B, D, H/p, W/p)
         for conv, norm in zip(self.convs, self.norms):
             x = conv(x)  # (B, C_i, H/2^i, W/2^i)
-            x = F.gelu(norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))  # LayerNorm over C_i
+            x = F.gelu(norm(x))  # LayerNorm over C_i
         return self.out(x)

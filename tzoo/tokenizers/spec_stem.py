@@ -6,6 +6,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .conv_stem import ChannelLayerNorm
+
 
 class SpectrogramStem(nn.Module):
     """(log-mel (B, V, M, T), frame mask (B, T)) -> slice tokens (B, T / K, D).
@@ -37,14 +39,14 @@ class SpectrogramStem(nn.Module):
         widths = (versions, channels, 2 * channels, 2 * channels)
         self.time_pools = [2 if i < steps else 1 for i in range(3)]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in zip(widths[:-1], widths[1:]))
-        self.norms = nn.ModuleList(nn.LayerNorm(b) for b in widths[1:])
+        self.norms = nn.ModuleList(ChannelLayerNorm(b) for b in widths[1:])
         self.out = nn.Linear(widths[-1] * (n_mels // 8), dim)
 
     def forward(self, x: Tensor, frame_mask: Tensor) -> Tensor:
         # x: (B, V, M, T), frame_mask: (B, T) with T a multiple of K
         m = frame_mask[:, None, None, :].to(x.dtype)  # (B, 1, 1, T)
         for conv, norm, tp in zip(self.convs, self.norms, self.time_pools):
-            h = norm(conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, C_i, M_i, T_i), LayerNorm over C_i
-            x = F.max_pool2d(F.gelu(h) * m, (2, tp))  # (B, C_i, M_i / 2, T_i / tp)
+            h = F.gelu(norm(conv(x)))  # (B, C_i, M_i, T_i), LayerNorm over C_i
+            x = F.max_pool2d(h * m, (2, tp))  # (B, C_i, M_i / 2, T_i / tp)
             m = F.max_pool2d(m, (1, tp))
         return self.out(x.permute(0, 3, 1, 2).flatten(2))  # (B, T / K, D)
