@@ -35,10 +35,12 @@ def test_slices_shapes_positions_and_mask():
 
 
 STEM = replace(CFG, proj="stem", conv_channels=4, norm="both")
-VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both"), STEM]
+DEEP_STEM = replace(STEM, conv_depth=2)
+VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both"), STEM,
+            DEEP_STEM]
 
 
-@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both", "stem"])
+@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both", "stem", "deep-stem"])
 def test_padding_and_level_never_change_the_tokens(cfg):
     tok = AudioTokenizer(cfg, dim=16, max_tokens=64).eval()
     a, b = clips(0.33, 0.5)
@@ -99,6 +101,7 @@ def test_stem_tokens_see_neighbouring_frames_slice_tokens_do_not():
     assert frame_reach(replace(CFG, proj="conv", conv_channels=4)) == {3}
     assert frame_reach(STEM) == {1, 2, 3, 4}  # frame 12 borders token 2; the last conv adds a token each side
     assert frame_reach(replace(STEM, frames_per_token=2)) == {0, 1, 2, 3, 4, 5}
+    assert frame_reach(DEEP_STEM) == set(range(7))  # a second conv per stage widens the rim to 3 tokens a side
     assert STEM.tokens(8000) == CFG.tokens(8000)
 
 
@@ -107,7 +110,8 @@ def test_stem_needs_a_power_of_two_slice():
         replace(STEM, frames_per_token=3).validate()
 
 
-@pytest.mark.parametrize("pool, cfg", [("cls", CFG), ("mean", CFG), ("mean", VARIANTS[1]), ("mean", STEM)])
+@pytest.mark.parametrize("pool, cfg", [("cls", CFG), ("mean", CFG), ("mean", VARIANTS[1]), ("mean", STEM),
+                                       ("mean", DEEP_STEM)])
 def test_a_clip_padded_more_or_less_gives_the_same_logits(pool, cfg):
     torch.manual_seed(0)
     backbone = Backbone(BackboneConfig(dim=16, depth=2, heads=2, max_positions=64))

@@ -40,6 +40,7 @@ class MelConfig:
             then a matrix) or "stem" (the same convolutions over the whole clip, pooling along time
             too, so a token also sees its neighbours' frames; frames_per_token 1, 2, 4 or 8).
         conv_channels: channels of the "conv" and "stem" projections.
+        conv_depth: convolutions per stage of the "stem" projection.
         norm: what is subtracted from each clip's log-mel values before scaling them to unit
             variance: "clip" its mean, "band" each band's mean over the clip's frames (removes the
             colour a microphone adds, and part of the word too), "both" gives the tokens both
@@ -62,6 +63,7 @@ class MelConfig:
     frames_per_token: int = 4
     proj: Literal["linear", "conv", "stem"] = "linear"
     conv_channels: int = 16
+    conv_depth: int = 1
     norm: Literal["clip", "band", "both"] = "clip"
     eq_db: float = 0.0
     freq_masks: int = 2
@@ -70,7 +72,8 @@ class MelConfig:
     time_mask_width: int = 8
 
     def validate(self) -> None:
-        for name in ("rate", "n_fft", "win_length", "hop", "n_mels", "frames_per_token", "conv_channels"):
+        for name in ("rate", "n_fft", "win_length", "hop", "n_mels", "frames_per_token", "conv_channels",
+                     "conv_depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.win_length > self.n_fft:
@@ -217,7 +220,8 @@ class AudioTokenizer(nn.Module):
         self.logmel = LogMel(cfg)
         k, m = cfg.frames_per_token, cfg.bands
         if cfg.proj == "stem":
-            self.proj: nn.Module = SpectrogramStem(m // cfg.n_mels, cfg.n_mels, k, cfg.conv_channels, dim)
+            self.proj: nn.Module = SpectrogramStem(m // cfg.n_mels, cfg.n_mels, k, cfg.conv_channels, dim,
+                                                    cfg.conv_depth)
         else:
             self.proj = nn.Linear(m * k, dim) if cfg.proj == "linear" else ConvSliceEmbed(m, k, cfg.conv_channels, dim)
 
