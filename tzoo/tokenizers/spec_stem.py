@@ -17,9 +17,10 @@ class SpectrogramStem(nn.Module):
     bands; the first log2(K) stages also pool 2x along time, so each output step is one slice of K
     frames. A linear layer maps the remaining (2C x M/8) values of a step to its token.
 
-    Unlike a per-slice projection, a token also sees a rim of neighbouring frames (7 on each
-    side for K = 4), so a sound that straddles a slice border is seen whole. The weights are
-    shared along the bands, and pooling absorbs small shifts (another speaker's formants).
+    Unlike a per-slice projection, a token also sees a rim of neighbouring frames (for K = 4, 7
+    on each side with depth 1, 14 with depth 2), so a sound that straddles a slice border is seen
+    whole. The weights are shared along the bands, and pooling absorbs small shifts (another
+    speaker's formants).
     Padded frames are set to zero after every layer, so a clip's tokens never depend on how much
     padding follows it; T must be a multiple of K.
 
