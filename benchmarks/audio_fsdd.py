@@ -5,6 +5,7 @@
     python benchmarks/audio_fsdd.py --preset default        # the faster preset (linear slice tokens)
     python benchmarks/audio_fsdd.py -- --loop.max_steps=3000  # overrides for both models after `--`
     python benchmarks/audio_fsdd.py --side-by-side          # both models at once, one core each
+    python benchmarks/audio_fsdd.py --seeds 0,1,2           # each model and split three times, averaged
 
 On a GPU machine the splits can run as separate processes at once (`--splits NAME --models M`).
 For each split (the official one, then each of the six speakers held out) it trains
@@ -12,9 +13,9 @@ For each split (the official one, then each of the six speakers held out) it tra
 2. a 0.24M-parameter CNN on 40-band log-mel features, written below, that reuses the recipe's data,
    batches, waveform augmentation, SpecAugment, label smoothing, optimizer and step budget: only
    the model differs.
-It prints test accuracy and training wall time per split and model, the mean over the held-out
-speakers, and a final JSON line. Targets: official split >= 99%, held-out mean >= 88%, both at least
-the CNN's. Needs FSDD in $TZOO_DATA/fsdd/recordings (or pass --data.dir=FOLDER after `--`).
+It prints test accuracy and training wall time per split, model and seed, the mean over the held-out
+speakers (and over the seeds, with --seeds), and a final JSON line. Targets: official split >= 99%,
+held-out mean >= 88%, both at least the CNN's. Needs FSDD in $TZOO_DATA/fsdd/recordings (or pass --data.dir=FOLDER after `--`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -95,13 +97,15 @@ class CnnRecipe(AudioRecipe):
         return parts
 
 
-def train_one(model: str, split: str, overrides: dict[str, str], folder: Path, preset: str) -> dict:
+def train_one(model: str, split: str, seed: Optional[int], overrides: dict[str, str], folder: Path,
+              preset: str) -> dict:
     """Train one model on one split with the recipe's `preset` (the CNN: its data, augmentation and
-    loop); returns metrics.json."""
+    loop) and `seed` (None: the preset's); returns metrics.json."""
     recipe = AUDIO_FSDD if model == "transformer" else CnnRecipe(AUDIO_FSDD.presets)
     holdout = {} if split == "official" else {"data.holdout_speaker": split}
-    cfg = apply_overrides(AUDIO_FSDD.presets[preset](), {**overrides, **holdout})
-    run = RunDir(folder / f"{model}-{split}")
+    chosen = {} if seed is None else {"loop.seed": str(seed)}
+    cfg = apply_overrides(AUDIO_FSDD.presets[preset](), {**overrides, **holdout, **chosen})
+    run = RunDir(folder / (f"{model}-{split}" + ("" if seed is None else f"-seed{seed}")))
     try:
         return Trainer(recipe, cfg, run).fit()
     finally:
@@ -110,33 +114,59 @@ def train_one(model: str, split: str, overrides: dict[str, str], folder: Path, p
         GradientState._reset_state()
 
 
-def report(results: dict[str, dict[str, dict]]) -> dict:
-    """Print a table and return the summary figures."""
-    summary: dict = {}
-    print(f"\n{'split':<10} " + " ".join(f"{m + ' acc':>16} {m + ' wall s':>18}" for m in results))
+Results = dict[str, dict[str, dict[str, dict]]]  # model -> seed ("default" or a number) -> split -> metrics.json
+
+
+def mean(values: list[float]) -> Optional[float]:
+    return sum(values) / len(values) if values else None
+
+
+def figures(per: dict[str, dict]) -> dict:
+    """One model, one seed: official accuracy, held-out accuracy per speaker and their mean."""
+    held = {s: per[s]["test_acc"] for s in SPEAKERS if s in per}
+    return {"official_acc": per["official"]["test_acc"] if "official" in per else None, "heldout_acc": held,
+            "heldout_mean_acc": mean(list(held.values())), "wall_s": {s: m["wall_s"] for s, m in per.items()}}
+
+
+def over_seeds(per_seed: dict[str, dict]) -> dict:
+    """The figures averaged over seeds (a split missing from any seed is left out of the mean)."""
+    runs = list(per_seed.values())
+    both = [s for s in SPEAKERS if all(s in r["heldout_acc"] for r in runs)]
+    official = [r["official_acc"] for r in runs]
+    held = {s: mean([r["heldout_acc"][s] for r in runs]) for s in both}
+    return {"official_acc": mean(official) if None not in official else None, "heldout_acc": held,
+            "heldout_mean_acc": mean(list(held.values()))}
+
+
+def report(results: Results) -> dict:
+    """Print accuracy and wall time per split, model and seed, then the held-out means (over seeds
+    too when there are several); return the summary figures."""
+    cols = [(m, seed) for m in results for seed in results[m]]
+    names = [m if len(results[m]) == 1 else f"{m} s{seed}" for m, seed in cols]
+    print(f"\n{'split':<10} " + " ".join(f"{n + ' acc':>18} {n + ' wall s':>20}" for n in names))
     for split in SPLITS:
-        cells = [results[m].get(split) for m in results]
+        cells = [results[m][seed].get(split) for m, seed in cols]
         if all(c is None for c in cells):
             continue
-        row = " ".join(f"{c['test_acc']:>16.4f} {c['wall_s']:>18.1f}" if c else f"{'-':>16} {'-':>18}"
+        row = " ".join(f"{c['test_acc']:>18.4f} {c['wall_s']:>20.1f}" if c else f"{'-':>18} {'-':>20}"
                        for c in cells)
         print(f"{split:<10} {row}")
-    for model, per in results.items():
-        held = [per[s]["test_acc"] for s in SPEAKERS if s in per]
-        summary[model] = {
-            "official_acc": per["official"]["test_acc"] if "official" in per else None,
-            "heldout_acc": {s: per[s]["test_acc"] for s in SPEAKERS if s in per},
-            "heldout_mean_acc": sum(held) / len(held) if held else None,
-            "wall_s": {s: per[s]["wall_s"] for s in per},
-            "params": next(iter(per.values()))["params"] if per else None,
-            "steps": next(iter(per.values()))["step"] if per else None,
-        }
+    summary: dict = {}
+    for model, by_seed in results.items():
+        per_seed = {seed: figures(per) for seed, per in by_seed.items()}
+        runs = [m for per in by_seed.values() for m in per.values()]
+        summary[model] = {**over_seeds(per_seed), "per_seed": per_seed,
+                          "params": runs[0]["params"] if runs else None, "steps": runs[0]["step"] if runs else None}
+        held, official = summary[model]["heldout_acc"], summary[model]["official_acc"]
+        seeds = f", mean of {len(by_seed)} seeds" if len(by_seed) > 1 else ""
+        if official is not None:
+            print(f"{model}: official {official:.4f}{seeds}")
         if held:
-            print(f"{model}: held-out mean {summary[model]['heldout_mean_acc']:.4f} over {len(held)} speakers")
+            print(f"{model}: held-out mean {summary[model]['heldout_mean_acc']:.4f} over {len(held)} speakers{seeds}")
     return summary
 
 
-def side_by_side(models: list[str], argv: list[str], folder: Path) -> dict[str, dict[str, dict]]:
+def side_by_side(models: list[str], argv: list[str], folder: Path) -> Results:
     """Train each model in its own process with one thread, at the same time (one core each on a
     2-core machine): the same conditions for both, in half the wall time of one after the other."""
     import os
@@ -144,8 +174,8 @@ def side_by_side(models: list[str], argv: list[str], folder: Path) -> dict[str, 
 
     procs = {}
     for model in models:
-        cmd = [sys.executable, __file__, *argv, "--models", model, "--threads", "1",
-               "--results", str(folder / f"{model}.json")]
+        cmd = [sys.executable, __file__, "--models", model, "--threads", "1",
+               "--results", str(folder / f"{model}.json"), *argv]  # argv last: it may end with `-- overrides`
         procs[model] = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
     failed = [m for m, proc in procs.items() if proc.wait() != 0]
     if failed:
@@ -165,6 +195,9 @@ def main() -> int:
     p.add_argument("--side-by-side", action="store_true",
                    help="train the models at the same time, one process with one thread each")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
+    p.add_argument("--seeds", metavar="LIST",
+                   help="comma list of loop.seed values: every split and model is trained once per seed and the "
+                        "figures are averaged over seeds (default: the preset's seed, once)")
     p.add_argument("--results", metavar="FILE", help=argparse.SUPPRESS)  # per-split metrics, for --side-by-side
     args, rest = p.parse_known_args()
     overrides = parse_override_args([a for a in rest if a != "--"])
@@ -173,37 +206,59 @@ def main() -> int:
         unknown = [c for c in chosen if c not in known]
         if unknown:
             p.error(f"unknown {name} {unknown[0]!r}; choose from {', '.join(known)}")
+    seeds = parse_seeds(p, args.seeds, overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="audio-bench-"))
-    results: dict[str, dict[str, dict]] = {m: {} for m in models}
+    results: Results = {m: {str(seed if seed is not None else "default"): {} for seed in seeds} for m in models}
     try:
         if args.side_by_side:
             child = ["--splits", args.splits, "--preset", args.preset] + (["--keep", args.keep] if args.keep else []) + \
-                (["--cnn-steps", str(args.cnn_steps)] if args.cnn_steps else []) + rest
+                (["--cnn-steps", str(args.cnn_steps)] if args.cnn_steps else []) + \
+                (["--seeds", args.seeds] if args.seeds else []) + rest
             results = side_by_side(models, child, folder)
         else:
-            for split in splits:
-                for model in models:
-                    results[model][split] = run_one(model, split, overrides, args.cnn_steps, folder, args.preset)
-                    if args.results:
-                        Path(args.results).write_text(json.dumps(results[model]))
+            for seed in seeds:
+                key = str(seed if seed is not None else "default")
+                for split in splits:
+                    for model in models:
+                        results[model][key][split] = run_one(model, split, seed, overrides, args.cnn_steps, folder,
+                                                             args.preset)
+                        if args.results:
+                            Path(args.results).write_text(json.dumps(results[model]))
     finally:
         if not args.keep and not args.results:
             shutil.rmtree(folder, ignore_errors=True)
     summary = report(results)
     threads = 1 if args.side_by_side else torch.get_num_threads()
     print(json.dumps({"benchmark": "audio_fsdd", "preset": args.preset, "overrides": overrides, "cnn_steps": args.cnn_steps,
-                      "threads": threads, "side_by_side": args.side_by_side, **summary}))
+                      "seeds": seeds, "threads": threads, "side_by_side": args.side_by_side, **summary}))
     return 0
 
 
-def run_one(model: str, split: str, overrides: dict[str, str], cnn_steps, folder: Path, preset: str) -> dict:
-    """Train one model on one split and print its line."""
+def parse_seeds(p: argparse.ArgumentParser, text: Optional[str], overrides: dict[str, str]) -> list[Optional[int]]:
+    """--seeds "0,1" -> [0, 1]; unset -> [None] (the preset's seed or --loop.seed)."""
+    if not text:
+        return [None]
+    if "loop.seed" in overrides:
+        p.error("give the seeds with --seeds or with --loop.seed, not both")
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        p.error(f"--seeds: expected a comma list of integers, got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        p.error(f"--seeds: a seed is listed twice in {text!r}")
+    return seeds
+
+
+def run_one(model: str, split: str, seed: Optional[int], overrides: dict[str, str], cnn_steps, folder: Path,
+            preset: str) -> dict:
+    """Train one model on one split with one seed and print its line."""
     extra = {"loop.max_steps": str(cnn_steps)} if model == "cnn" and cnn_steps else {}
-    m = train_one(model, split, {**overrides, **extra}, folder, preset)
+    m = train_one(model, split, seed, {**overrides, **extra}, folder, preset)
     digits = " ".join(f"{d}:{a:.2f}" for d, a in m["test_per_class_acc"].items())
-    print(f"[{model} {split}] test_acc {m['test_acc']:.4f} wall {m['wall_s']:.1f} s "
+    tag = f"{model} {split}" + ("" if seed is None else f" seed {seed}")
+    print(f"[{tag}] test_acc {m['test_acc']:.4f} wall {m['wall_s']:.1f} s "
           f"params {m['params']} per digit {digits}", flush=True)
     return m
 
