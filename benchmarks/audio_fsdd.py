@@ -15,7 +15,8 @@ For each split (the official one, then each of the six speakers held out) it tra
    the model differs.
 It prints test accuracy and training wall time per split, model and seed, the mean over the held-out
 speakers (and over the seeds, with --seeds), and a final JSON line. Targets: official split >= 99%,
-held-out mean >= 88%, both at least the CNN's. Needs FSDD in $TZOO_DATA/fsdd/recordings (or pass --data.dir=FOLDER after `--`).
+held-out mean >= 88%, both at least the CNN's. Needs FSDD in $TZOO_DATA/fsdd/recordings (or pass
+--data.dir=FOLDER after `--`).
 """
 from __future__ import annotations
 
@@ -117,6 +118,11 @@ def train_one(model: str, split: str, seed: Optional[int], overrides: dict[str, 
 Results = dict[str, dict[str, dict[str, dict]]]  # model -> seed ("default" or a number) -> split -> metrics.json
 
 
+def seed_key(seed: Optional[int]) -> str:
+    """The key of a seed's results: its number, or "default" for the preset's seed."""
+    return "default" if seed is None else str(seed)
+
+
 def mean(values: list[float]) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
@@ -210,7 +216,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="audio-bench-"))
-    results: Results = {m: {str(seed if seed is not None else "default"): {} for seed in seeds} for m in models}
+    results: Results = {m: {seed_key(seed): {} for seed in seeds} for m in models}
     try:
         if args.side_by_side:
             child = ["--splits", args.splits, "--preset", args.preset] + (["--keep", args.keep] if args.keep else []) + \
@@ -219,7 +225,7 @@ def main() -> int:
             results = side_by_side(models, child, folder)
         else:
             for seed in seeds:
-                key = str(seed if seed is not None else "default")
+                key = seed_key(seed)
                 for split in splits:
                     for model in models:
                         results[model][key][split] = run_one(model, split, seed, overrides, args.cnn_steps, folder,
