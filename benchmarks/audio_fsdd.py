@@ -6,8 +6,10 @@
     python benchmarks/audio_fsdd.py -- --loop.max_steps=3000  # overrides for both models after `--`
     python benchmarks/audio_fsdd.py --side-by-side          # both models at once, one core each
     python benchmarks/audio_fsdd.py --seeds 0,1,2           # each model and split three times, averaged
+    python benchmarks/audio_fsdd.py --collect DIR [DIR ...]  # the figures of runs kept with --keep, merged
 
-On a GPU machine the splits can run as separate processes at once (`--splits NAME --models M`).
+On a GPU machine the splits can run as separate processes at once (`--splits NAME --models M --keep DIR`);
+`--collect` then reads their run directories and prints the figures of all of them together.
 For each split (the official one, then each of the six speakers held out) it trains
 1. `tzoo train audio-fsdd --preset P` (default P: stem, through the Trainer), and
 2. a 0.24M-parameter CNN on 40-band log-mel features, written below, that reuses the recipe's data,
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tzoo.config import apply_overrides, parse_override_args
+from tzoo.errors import TzooError
 from tzoo.recipes.audio import AUDIO_FSDD, AudioConfig, AudioRecipe
 from tzoo.recipes.base import Parts
 from tzoo.recipes.rundir import RunDir
@@ -172,6 +175,62 @@ def report(results: Results) -> dict:
     return summary
 
 
+PER_RUN = ("data.holdout_speaker", "data.dir", "loop.seed", "loop.workers")  # may differ between runs
+
+
+def flat(cfg: dict) -> dict[str, object]:
+    """{"loop": {"seed": 1}, "eval_clips": 320} -> {"loop.seed": 1, "eval_clips": 320}"""
+    return {f"{k}.{n}" if isinstance(sec, dict) else k: v
+            for k, sec in cfg.items() for n, v in (sec.items() if isinstance(sec, dict) else [(k, sec)])}
+
+
+def read_run(run: Path) -> Optional[tuple[str, str, str, dict, dict]]:
+    """A kept run directory -> (model, split, seed, flat config without PER_RUN keys, metrics.json);
+    None, with a line saying why, for a run that is not audio-fsdd or did not finish."""
+    try:
+        meta, metrics = (json.loads((run / f).read_text()) for f in ("config.json", "metrics.json"))
+        model = {AUDIO_FSDD.name: "transformer", CnnRecipe.name: "cnn"}.get(meta["recipe"])
+        cfg = meta["config"]
+        split, seed = cfg["data"]["holdout_speaker"] or "official", str(cfg["loop"]["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TzooError(f"{run}: unreadable config.json or metrics.json ({e!r}); move that run out of the folder")
+    if model is None or metrics.get("step") != cfg["loop"]["max_steps"]:
+        print(f"skipping {run}: " + ("not an audio-fsdd run" if model is None else "not finished"))
+        return None
+    return model, split, seed, {k: v for k, v in flat(cfg).items() if k not in PER_RUN}, metrics
+
+
+def collect(folders: list[Path]) -> Results:
+    """Read the finished runs kept under `folders` into results by model, seed and split. All runs
+    must share their config except PER_RUN keys (and the step count between models, as --cnn-steps
+    allows); any other difference is an error naming the two runs."""
+    results: Results = {}
+    first: dict[str, tuple[dict, Path]] = {}  # model -> (its first run's flat config, that run)
+    base: Optional[tuple[dict, Path]] = None  # the first run of any model
+    for folder in folders:
+        if not folder.is_dir():
+            raise TzooError(f"{folder}: no such folder; give folders passed to --keep")
+        for run in sorted(p.parent for p in folder.rglob("metrics.json")):
+            read = read_run(run)
+            if read is None:
+                continue
+            model, split, seed, cfg, metrics = read
+            base = base or (cfg, run)
+            for (other, other_run), ignore in ((first.setdefault(model, (cfg, run)), set()),
+                                               (base, {"loop.max_steps"})):
+                key = next((k for k in sorted((other.keys() | cfg.keys()) - ignore) if other.get(k) != cfg.get(k)),
+                           None)
+                if key:
+                    raise TzooError(f"{run} and {other_run} differ in {key}; collect runs of one config")
+            per = results.setdefault(model, {}).setdefault(seed, {})
+            if split in per:
+                raise TzooError(f"{run} repeats {model} {split} seed {seed}; keep one of them")
+            per[split] = metrics
+    if not results:
+        raise TzooError(f"no finished runs under {', '.join(map(str, folders))}")
+    return {m: results[m] for m in MODELS if m in results}
+
+
 def side_by_side(models: list[str], argv: list[str], folder: Path) -> Results:
     """Train each model in its own process with one thread, at the same time (one core each on a
     2-core machine): the same conditions for both, in half the wall time of one after the other."""
@@ -204,6 +263,8 @@ def main() -> int:
     p.add_argument("--seeds", metavar="LIST",
                    help="comma list of loop.seed values: every split and model is trained once per seed and the "
                         "figures are averaged over seeds (default: the preset's seed, once)")
+    p.add_argument("--collect", nargs="+", type=Path, metavar="DIR",
+                   help="train nothing: print the figures of the finished runs kept under these folders (--keep)")
     p.add_argument("--results", metavar="FILE", help=argparse.SUPPRESS)  # per-split metrics, for --side-by-side
     args, rest = p.parse_known_args()
     overrides = parse_override_args([a for a in rest if a != "--"])
@@ -212,6 +273,16 @@ def main() -> int:
         unknown = [c for c in chosen if c not in known]
         if unknown:
             p.error(f"unknown {name} {unknown[0]!r}; choose from {', '.join(known)}")
+    if args.collect:
+        if overrides or args.seeds or args.side_by_side or args.cnn_steps:
+            p.error("--collect trains nothing: it takes no overrides, --seeds, --side-by-side or --cnn-steps")
+        try:
+            results = collect(args.collect)
+        except TzooError as e:
+            p.exit(e.exit_code, f"audio_fsdd: {e}\n")
+        summary = report(results)
+        print(json.dumps({"benchmark": "audio_fsdd", "collected": [str(f) for f in args.collect], **summary}))
+        return 0
     seeds = parse_seeds(p, args.seeds, overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
