@@ -35,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tzoo.config import apply_overrides, parse_override_args
+from tzoo.config import apply_overrides, flat_fields, from_dict, parse_override_args
 from tzoo.errors import TzooError
 from tzoo.recipes.audio import AUDIO_FSDD, AudioConfig, AudioRecipe
 from tzoo.recipes.base import Parts
-from tzoo.recipes.rundir import RunDir
+from tzoo.recipes.rundir import CONFIG, METRICS, RunDir
 from tzoo.recipes.train import Trainer
+from tzoo.storage import read_json
 from tzoo.tasks import TaskOutput
 from tzoo.tasks.classification import classification_output
 from tzoo.tokenizers.audio import LogMel, MelConfig
@@ -178,26 +179,26 @@ def report(results: Results) -> dict:
 PER_RUN = ("data.holdout_speaker", "data.dir", "loop.seed", "loop.workers")  # may differ between runs
 
 
-def flat(cfg: dict) -> dict[str, object]:
-    """{"loop": {"seed": 1}, "eval_clips": 320} -> {"loop.seed": 1, "eval_clips": 320}"""
-    return {f"{k}.{n}" if isinstance(sec, dict) else k: v
-            for k, sec in cfg.items() for n, v in (sec.items() if isinstance(sec, dict) else [(k, sec)])}
-
-
-def read_run(run: Path) -> Optional[tuple[str, str, str, dict, dict]]:
-    """A kept run directory -> (model, split, seed, flat config without PER_RUN keys, metrics.json);
-    None, with a line saying why, for a run that is not audio-fsdd or did not finish."""
-    try:
-        meta, metrics = (json.loads((run / f).read_text()) for f in ("config.json", "metrics.json"))
-        model = {AUDIO_FSDD.name: "transformer", CnnRecipe.name: "cnn"}.get(meta["recipe"])
-        cfg = meta["config"]
-        split, seed = cfg["data"]["holdout_speaker"] or "official", str(cfg["loop"]["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise TzooError(f"{run}: unreadable config.json or metrics.json ({e!r}); move that run out of the folder")
-    if model is None or metrics.get("step") != cfg["loop"]["max_steps"]:
-        print(f"skipping {run}: " + ("not an audio-fsdd run" if model is None else "not finished"))
+def read_run(run: RunDir) -> Optional[tuple[str, AudioConfig, dict]]:
+    """A kept run directory -> (model, its config, metrics.json); None, with a line saying why, for
+    a run that is not audio-fsdd or did not finish."""
+    recipe, data = run.load_config()
+    model = {AUDIO_FSDD.name: "transformer", CnnRecipe.name: "cnn"}.get(recipe)
+    if model is None:
+        print(f"skipping {run.path}: not an audio-fsdd run")
         return None
-    return model, split, seed, {k: v for k, v in flat(cfg).items() if k not in PER_RUN}, metrics
+    cfg = from_dict(AUDIO_FSDD.presets["default"](), data, source=str(run / CONFIG))
+    metrics = read_json(run / METRICS, "run metrics")
+    if not isinstance(metrics, dict) or metrics.get("step") != cfg.loop.max_steps:
+        print(f"skipping {run.path}: not finished")
+        return None
+    return model, cfg, metrics
+
+
+def first_difference(a: AudioConfig, b: AudioConfig, ignore: set[str]) -> Optional[str]:
+    """The first dotted key, outside PER_RUN and `ignore`, whose value differs between two configs."""
+    fa, fb = flat_fields(a), flat_fields(b)
+    return next((k for k in fa if k not in PER_RUN and k not in ignore and fa[k][1] != fb[k][1]), None)
 
 
 def collect(folders: list[Path]) -> Results:
@@ -205,26 +206,25 @@ def collect(folders: list[Path]) -> Results:
     must share their config except PER_RUN keys (and the step count between models, as --cnn-steps
     allows); any other difference is an error naming the two runs."""
     results: Results = {}
-    first: dict[str, tuple[dict, Path]] = {}  # model -> (its first run's flat config, that run)
-    base: Optional[tuple[dict, Path]] = None  # the first run of any model
+    first: dict[str, tuple[AudioConfig, Path]] = {}  # model -> (its first run's config, that run)
     for folder in folders:
         if not folder.is_dir():
             raise TzooError(f"{folder}: no such folder; give folders passed to --keep")
-        for run in sorted(p.parent for p in folder.rglob("metrics.json")):
-            read = read_run(run)
+        for path in sorted(p.parent for p in folder.rglob(METRICS)):
+            read = read_run(RunDir.open(path))
             if read is None:
                 continue
-            model, split, seed, cfg, metrics = read
-            base = base or (cfg, run)
-            for (other, other_run), ignore in ((first.setdefault(model, (cfg, run)), set()),
-                                               (base, {"loop.max_steps"})):
-                key = next((k for k in sorted((other.keys() | cfg.keys()) - ignore) if other.get(k) != cfg.get(k)),
-                           None)
+            model, cfg, metrics = read
+            base = next(iter(first.values()), (cfg, path))  # the first run of any model
+            first.setdefault(model, (cfg, path))
+            for (other, other_path), ignore in ((first[model], set()), (base, {"loop.max_steps"})):
+                key = first_difference(other, cfg, ignore)
                 if key:
-                    raise TzooError(f"{run} and {other_run} differ in {key}; collect runs of one config")
+                    raise TzooError(f"{path} and {other_path} differ in {key}; collect runs of one config")
+            split, seed = cfg.data.holdout_speaker or "official", seed_key(cfg.loop.seed)
             per = results.setdefault(model, {}).setdefault(seed, {})
             if split in per:
-                raise TzooError(f"{run} repeats {model} {split} seed {seed}; keep one of them")
+                raise TzooError(f"{path} repeats {model} {split} seed {seed}; keep one of them")
             per[split] = metrics
     if not results:
         raise TzooError(f"no finished runs under {', '.join(map(str, folders))}")
