@@ -11,7 +11,6 @@ from tzoo.modalities.clips import pad_batch
 from tzoo.tasks import ClassificationTask, TzooModel
 from tzoo.tokenizers import QueryTokenizer
 from tzoo.tokenizers.audio import AudioTokenizer, LogMel, MelConfig, normalise
-from tzoo.tokenizers.spec_stem import SpectrogramStem
 from tzoo.tokenizers.types import AUDIO
 
 CFG = MelConfig(n_fft=256, win_length=200, hop=80, n_mels=20, frames_per_token=4)
@@ -38,10 +37,10 @@ def test_slices_shapes_positions_and_mask():
 STEM = replace(CFG, proj="stem", conv_channels=4, norm="both")
 DEEP_STEM = replace(STEM, conv_depth=2)
 VARIANTS = [CFG, replace(CFG, proj="conv", conv_channels=4), replace(CFG, norm="band"), replace(CFG, norm="both"), STEM,
-            DEEP_STEM, replace(DEEP_STEM, stem_bands="mean")]
+            DEEP_STEM]
 
 
-@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both", "stem", "deep-stem", "stem-mean"])
+@pytest.mark.parametrize("cfg", VARIANTS, ids=["linear", "conv", "band", "both", "stem", "deep-stem"])
 def test_padding_and_level_never_change_the_tokens(cfg):
     tok = AudioTokenizer(cfg, dim=16, max_tokens=64).eval()
     a, b = clips(0.33, 0.5)
@@ -106,23 +105,9 @@ def test_stem_tokens_see_neighbouring_frames_slice_tokens_do_not():
     assert STEM.tokens(8000) == CFG.tokens(8000)
 
 
-@pytest.mark.parametrize("bands", ["flatten", "mean"])
-def test_mean_stem_tokens_ignore_where_along_the_bands_a_pattern_lies(bands):
-    torch.manual_seed(0)
-    stem = SpectrogramStem(1, 64, 4, channels=4, dim=8, depth=2, bands=bands)
-    low = torch.zeros(1, 1, 64, 16)
-    low[0, 0, 16:24] = torch.randn(8, 16)  # far enough from the edges that no convolution reaches them
-    high = low.roll(8, dims=2)  # moved up by one band position of the last stage
-    frames = torch.ones(1, 16, dtype=torch.bool)
-    same = torch.allclose(stem(low, frames), stem(high, frames), atol=1e-5)
-    assert same == (bands == "mean")
-
-
 def test_stem_needs_a_power_of_two_slice():
     with pytest.raises(ValueError, match="frames_per_token"):
         replace(STEM, frames_per_token=3).validate()
-    with pytest.raises(ValueError, match="stem_bands"):
-        SpectrogramStem(1, 40, 4, 4, 8, bands="max")
 
 
 @pytest.mark.parametrize("pool, cfg", [("cls", CFG), ("mean", CFG), ("mean", VARIANTS[1]), ("mean", STEM),

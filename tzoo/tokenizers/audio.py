@@ -41,8 +41,6 @@ class MelConfig:
             too, so a token also sees its neighbours' frames; frames_per_token 1, 2, 4 or 8).
         conv_channels: channels of the "conv" and "stem" projections.
         conv_depth: convolutions per stage of the "stem" projection.
-        stem_bands: how the "stem" projection turns its remaining band positions into a token:
-            "flatten" (each position its own weights) or "mean" (their mean).
         norm: what is subtracted from each clip's log-mel values before scaling them to unit
             variance: "clip" its mean, "band" each band's mean over the clip's frames (removes the
             colour a microphone adds, and part of the word too), "both" gives the tokens both
@@ -66,7 +64,6 @@ class MelConfig:
     proj: Literal["linear", "conv", "stem"] = "linear"
     conv_channels: int = 16
     conv_depth: int = 1
-    stem_bands: Literal["flatten", "mean"] = "flatten"
     norm: Literal["clip", "band", "both"] = "clip"
     eq_db: float = 0.0
     freq_masks: int = 2
@@ -224,7 +221,7 @@ class AudioTokenizer(nn.Module):
         k, m = cfg.frames_per_token, cfg.bands
         if cfg.proj == "stem":
             self.proj: nn.Module = SpectrogramStem(m // cfg.n_mels, cfg.n_mels, k, cfg.conv_channels, dim,
-                                                    cfg.conv_depth, cfg.stem_bands)
+                                                    cfg.conv_depth)
         else:
             self.proj = nn.Linear(m * k, dim) if cfg.proj == "linear" else ConvSliceEmbed(m, k, cfg.conv_channels, dim)
 

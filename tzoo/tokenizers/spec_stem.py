@@ -15,9 +15,7 @@ class SpectrogramStem(nn.Module):
     Three stages (C, 2C, 2C channels) over bands and frames of the whole clip, each of `depth`
     3x3 convolutions followed by a LayerNorm over channels and GELU, then 2x max pooling along the
     bands; the first log2(K) stages also pool 2x along time, so each output step is one slice of K
-    frames. A linear layer maps the remaining (2C x M/8) values of a step to its token, or with
-    bands="mean" their mean over the M/8 band positions (2C values, as a CNN's global pooling:
-    a pattern moved along the bands gives nearly the same token).
+    frames. A linear layer maps the remaining (2C x M/8) values of a step to its token.
 
     Unlike a per-slice projection, a token also sees a rim of neighbouring frames (for K = 4, 7
     on each side with depth 1, 14 with depth 2), so a sound that straddles a slice border is seen
@@ -33,25 +31,21 @@ class SpectrogramStem(nn.Module):
         channels: C, width of the first convolution.
         dim: output width D.
         depth: convolutions per stage (the first changes the width, the others keep it).
-        bands: "flatten" (every remaining band position its own weights) or "mean".
     """
 
-    def __init__(self, versions: int, n_mels: int, frames: int, channels: int, dim: int, depth: int = 1,
-                 bands: str = "flatten") -> None:
+    def __init__(self, versions: int, n_mels: int, frames: int, channels: int, dim: int, depth: int = 1) -> None:
         super().__init__()
         steps = int(math.log2(frames))
         if 2 ** steps != frames or steps > 3:
             raise ValueError(f"frames_per_token: the stem needs 1, 2, 4 or 8, got {frames}")
         if depth < 1:
             raise ValueError(f"conv_depth: must be >= 1, got {depth}")
-        if bands not in ("flatten", "mean"):
-            raise ValueError(f"stem_bands: must be 'flatten' or 'mean', got {bands!r}")
         stages = (channels, 2 * channels, 2 * channels)
         widths = [versions] + [w for w in stages for _ in range(depth)]  # conv j maps widths[j] -> widths[j + 1]
-        self.depth, self.time_pools, self.bands = depth, [2 if i < steps else 1 for i in range(3)], bands
+        self.depth, self.time_pools = depth, [2 if i < steps else 1 for i in range(3)]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in zip(widths[:-1], widths[1:]))
         self.norms = nn.ModuleList(ChannelLayerNorm(b) for b in widths[1:])
-        self.out = nn.Linear(widths[-1] * (1 if bands == "mean" else n_mels // 8), dim)
+        self.out = nn.Linear(widths[-1] * (n_mels // 8), dim)
 
     def forward(self, x: Tensor, frame_mask: Tensor) -> Tensor:
         # x: (B, V, M, T), frame_mask: (B, T) with T a multiple of K
@@ -61,5 +55,4 @@ class SpectrogramStem(nn.Module):
                 x = F.gelu(self.norms[j](self.convs[j](x))) * m  # (B, C_i, M_i, T_i), LayerNorm over C_i
             x = F.max_pool2d(x, (2, tp))  # (B, C_i, M_i / 2, T_i / tp)
             m = F.max_pool2d(m, (1, tp))
-        x = x.mean(dim=2, keepdim=True) if self.bands == "mean" else x  # (B, 2C, M / 8 or 1, T / K)
         return self.out(x.permute(0, 3, 1, 2).flatten(2))  # (B, T / K, D)
