@@ -29,7 +29,7 @@ SMALL = {"char-lm": ["--backbone.dim=64", "--backbone.depth=2", "--backbone.head
          "bpe-lm": ["--backbone.dim=64", "--backbone.depth=2", "--backbone.heads=2", "--data.block_size=64",
                     "--loop.eval_batches=5"],
          "audio-fsdd": ["--backbone.dim=64", "--backbone.depth=2", "--backbone.heads=2"],
-         "vit-cifar10": ["--backbone.dim=64", "--backbone.depth=2", "--backbone.heads=2", "--eval_images=500"]}
+         "vit-cifar10": ["--backbone.dim=64", "--backbone.depth=2", "--backbone.heads=2"]}
 
 
 def tzoo(*args: str, launcher: tuple[str, ...] = ("-m",)) -> subprocess.Popen:

@@ -1,2 +1,11 @@
-"""tzoo: one transformer backbone for text, images, audio and control."""
+"""tzoo: one transformer backbone for text, images and audio, mixed in one model.
+
+    import tzoo
+    run = tzoo.load("runs/char-lm")      # any run directory, finished or not
+    print(run.generate("ROMEO:"))
+"""
 __version__ = "0.1.0"
+
+from .api import Trained, load  # noqa: E402  (after __version__, which the run directory records)
+
+__all__ = ["Trained", "load", "__version__"]

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Optional, Sequence
 
-from .config import apply_overrides, describe, from_dict, parse_override_args
+from .api import load, open_run
+from .config import apply_overrides, describe, parse_override_args
 from .errors import TzooError, is_out_of_memory
 from .recipes import RECIPES, get_recipe
-from .recipes.rundir import CONFIG, RunDir
+from .recipes.classify import print_top_k
+from .recipes.rundir import RunDir
 
 RESUMABLE = {"loop.max_steps", "loop.eval_every", "loop.save_every", "loop.log_every"}
 
@@ -18,18 +21,9 @@ tzoo train RECIPE [--out DIR] [--preset NAME] [--section.key=value ...]
 tzoo train RECIPE --help                    presets and every config key with its default
 tzoo train --resume DIR [--loop.max_steps=N]
 tzoo sample DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--no-cache]
-tzoo eval DIR [--data.path=FILE]            figures as JSON on the last line
+tzoo eval DIR [--section.key=value ...]     figures as JSON on the last line (other data: --data.path=FILE, --data.dir=DIR)
 tzoo predict DIR FILE [FILE ...]            top classes for images / clips
 Multi-process: `accelerate launch -m tzoo train ...` or `torchrun --nproc_per_node N -m tzoo train ...`."""
-
-
-def load_run(path: str) -> tuple[Any, Any, RunDir]:
-    """(recipe, config, run) of an existing run directory."""
-    run = RunDir.open(path)
-    name, data = run.load_config()
-    recipe = get_recipe(name)
-    cfg = from_dict(recipe.default(), data, source=str(run / CONFIG))
-    return recipe, cfg, run
 
 
 def cmd_list(_: Sequence[str]) -> int:
@@ -60,7 +54,7 @@ def cmd_train(args: Sequence[str]) -> int:
     if ns.resume:
         if ns.recipe or ns.out or ns.preset:
             raise TzooError("--resume DIR takes no recipe, --out or --preset: they come from DIR/config.json")
-        recipe, cfg, run = load_run(ns.resume)
+        recipe, cfg, run = open_run(ns.resume)
         fixed = sorted(set(overrides) - RESUMABLE)
         if fixed:
             raise TzooError(f"--{fixed[0]} cannot change on resume; only {', '.join(sorted(RESUMABLE))} can")
@@ -96,38 +90,33 @@ def cmd_sample(args: Sequence[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
     ns = p.parse_args(args)
-    recipe, cfg, run = load_run(ns.run)
-    if not hasattr(recipe, "sample_text"):
-        raise TzooError(f"{run.path}: recipe {recipe.name} does not generate text; use tzoo predict")
-    s = cfg.sample
-    n = s.max_new_tokens if ns.max_new_tokens is None else ns.max_new_tokens
-    t = s.temperature if ns.temperature is None else ns.temperature
-    k = s.top_k if ns.top_k is None else ns.top_k
-    if n < 0 or t < 0 or k < 0:
-        raise TzooError("--max-new-tokens, --temperature and --top-k must be >= 0")
-    model, codec = recipe.load(cfg, run)
-    prompt = s.prompt if ns.prompt is None else ns.prompt
-    print(recipe.sample_text(model, codec, cfg, prompt, n, t, k, ns.seed, not ns.no_cache))
+    trained = _load_for(ns.run, "sample", "use tzoo predict or tzoo eval")
+    print(trained.generate(ns.prompt, max_new_tokens=ns.max_new_tokens, temperature=ns.temperature,
+                           top_k=ns.top_k, seed=ns.seed, use_cache=not ns.no_cache))
     return 0
 
 
 def cmd_eval(args: Sequence[str]) -> int:
     if not args or args[0].startswith("-"):
-        raise TzooError("usage: tzoo eval DIR [--data.path=FILE]")
-    recipe, cfg, run = load_run(args[0])
-    result = recipe.evaluate_run(cfg, run, parse_override_args(args[1:]))
-    print(json.dumps(result))
+        raise TzooError("usage: tzoo eval DIR [--section.key=value ...]")
+    overrides = parse_override_args(args[1:])
+    print(json.dumps(_load_for(args[0], "eval", "").evaluate(overrides)))
     return 0
 
 
 def cmd_predict(args: Sequence[str]) -> int:
     if len(args) < 2:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]")
-    recipe, cfg, run = load_run(args[0])
-    if not hasattr(recipe, "predict"):
-        raise TzooError(f"{run.path}: recipe {recipe.name} has no predict; use tzoo sample for language models")
-    recipe.predict(cfg, run, list(args[1:]))
+    print_top_k(_load_for(args[0], "predict", "use tzoo sample for language models").predict(list(args[1:])))
     return 0
+
+
+def _load_for(path: str, verb: str, hint: str):
+    """The run at `path`, after checking (before loading weights) that its recipe declares `verb`."""
+    recipe, _, run = open_run(path)
+    if verb not in recipe.verbs:
+        raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`" + (f"; {hint}" if hint else ""))
+    return load(path)
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "predict": cmd_predict}
@@ -149,6 +138,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("tzoo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tzoo ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         if not is_out_of_memory(e):
             raise

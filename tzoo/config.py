@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import types
-import typing
 from typing import Any, Iterable, Literal, Union, get_args, get_origin, get_type_hints
 
 from .errors import TzooError
@@ -49,6 +48,8 @@ def flat_fields(cfg: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
 
 
 def _type_name(tp: Any) -> str:
+    if _is_list(tp):
+        return f"comma-separated list of {_type_name(get_args(tp)[0])}"
     if get_origin(tp) is Literal:
         return "one of " + "|".join(str(a) for a in get_args(tp))
     if _is_optional(tp):
@@ -58,6 +59,11 @@ def _type_name(tp: Any) -> str:
 
 def _is_optional(tp: Any) -> bool:
     return get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp)
+
+
+def _is_list(tp: Any) -> bool:
+    """tuple[X, ...]: a list-valued key (tuples keep configs immutable and hashable)."""
+    return get_origin(tp) is tuple and len(get_args(tp)) == 2 and get_args(tp)[1] is Ellipsis
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -73,6 +79,11 @@ def coerce(key: str, tp: Any, raw: Any) -> Any:
             return None
         tp = _strip_optional(tp)
     bad = TzooError(f"--{key}={raw!r} is not a valid {_type_name(tp)}")
+    if _is_list(tp):
+        items = raw if isinstance(raw, (list, tuple)) else [p for p in text.split(",") if p.strip()]
+        if not items:
+            raise TzooError(f"--{key}={raw!r}: give at least one value, separated by commas")
+        return tuple(coerce(key, get_args(tp)[0], item) for item in items)
     if get_origin(tp) is Literal:
         choices = get_args(tp)
         for c in choices:
@@ -174,9 +185,10 @@ def from_dict(default: Any, data: dict[str, Any], source: str = "config") -> Any
 
 def describe(cfg: Any) -> list[str]:
     """One line per key: `--key=value  (type)`, for --help."""
-    return [f"--{k}={v}  ({_type_name(tp)})" for k, (tp, v) in flat_fields(cfg).items()]
+    def show(v: Any) -> str:
+        return ",".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
+    return [f"--{k}={show(v)}  ({_type_name(tp)})" for k, (tp, v) in flat_fields(cfg).items()]
 
 
 __all__ = ["apply_overrides", "coerce", "describe", "flat_fields", "from_dict", "parse_override_args",
            "to_dict", "validate"]
-_ = typing  # keep typing imported for get_type_hints on string annotations

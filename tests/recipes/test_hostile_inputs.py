@@ -30,7 +30,7 @@ def empty_corpus(root: Path) -> list[str]:
 def images(root: Path) -> list[str]:
     write_image_parquet(root / "cifar", "train", [i % 10 for i in range(20)])
     write_image_parquet(root / "cifar", "test", [i % 10 for i in range(10)])
-    return [f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--eval_images=10"]
+    return [f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--data.val_size=10"]
 
 
 def empty_parquet(root: Path) -> list[str]:
@@ -41,8 +41,8 @@ def empty_parquet(root: Path) -> list[str]:
 
 
 def clips(root: Path) -> list[str]:
-    return [f"--data.dir={fake_fsdd(root / 'rec', indices=(0, 5), speakers=('ann', 'bob'))}",
-            "--mel.n_mels=20", "--data.max_seconds=1.0"]
+    return [f"--data.dir={fake_fsdd(root / 'rec', indices=(0, 5, 7), speakers=('ann', 'bob'))}",
+            "--mel.n_mels=20", "--data.max_seconds=1.0", "--data.val_indices=7,7"]
 
 
 def nan_clips(root: Path) -> list[str]:
@@ -114,7 +114,7 @@ def test_out_of_memory_mid_run_is_one_line_and_leaves_nothing(tmp_path, capsys, 
 
     for message in ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB",
                     "CUDA out of memory. Tried to allocate 20.00 GiB"):
-        monkeypatch.setattr(TzooModel, "forward", lambda self, batch: (_ for _ in ()).throw(RuntimeError(message)))
+        monkeypatch.setattr(TzooModel, "forward", lambda self, batch, task=None: (_ for _ in ()).throw(RuntimeError(message)))
         out = tmp_path / "run"
         code, stdout, err = run_cli(capsys, "train", "char-lm", "--out", out, *corpus(tmp_path), *TINY)
         assert_clean_error(code, stdout, err, "step 0", "out of memory", "--loop.batch_size")
@@ -125,7 +125,7 @@ def test_other_errors_still_raise(tmp_path, capsys, monkeypatch):
     """Only allocation failures are turned into user errors: a bug keeps its traceback."""
     from tzoo.tasks.model import TzooModel
 
-    monkeypatch.setattr(TzooModel, "forward", lambda self, batch: (_ for _ in ()).throw(RuntimeError("a bug")))
+    monkeypatch.setattr(TzooModel, "forward", lambda self, batch, task=None: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         run_cli(capsys, "train", "char-lm", "--out", tmp_path / "run", *corpus(tmp_path), *TINY)
     assert not (tmp_path / "run").exists()

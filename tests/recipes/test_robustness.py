@@ -254,16 +254,16 @@ def _tiny_images(root: Path) -> list[str]:
 
     write_image_parquet(root / "cifar", "train", [i % 10 for i in range(40)])
     write_image_parquet(root / "cifar", "test", [i % 10 for i in range(20)])
-    return ["vit-cifar10", f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--eval_images=20",
+    return ["vit-cifar10", f"--data.dir={root / 'cifar'}", "--data.image_size=16", "--data.val_size=10",
             "--model.patch_keep=1.0"]
 
 
 def _tiny_clips(root: Path) -> list[str]:
     from tests.audio_fixtures import fake_fsdd
 
-    data = fake_fsdd(root / "rec", indices=(0, 5, 6), speakers=("ann", "bob"))
+    data = fake_fsdd(root / "rec", indices=(0, 5, 6, 7), speakers=("ann", "bob"))
     # SpecAugment, random EQ, dropout and drop-path draw from each process's own generator: off here
-    return ["audio-fsdd", f"--data.dir={data}", "--mel.n_mels=20", "--data.max_seconds=1.0", "--eval_clips=20",
+    return ["audio-fsdd", "--preset=fast", f"--data.dir={data}", "--mel.n_mels=20", "--data.max_seconds=1.0", "--data.val_indices=7,7",
             "--mel.freq_masks=0", "--mel.time_masks=0", "--mel.eq_db=0", "--backbone.dropout=0", "--backbone.drop_path=0",
             "--augment.mixup=0.4", "--augment.speed=0.1"]
 
@@ -280,5 +280,5 @@ def test_two_processes_equal_one_for_the_classifiers(make, tmp_path):
     log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
     assert [r["step"] for r in log1] == [r["step"] for r in log2] == [3, 6]
     for a, b in zip(log1, log2):
-        for key in ("loss", "test_loss", "test_acc"):
+        for key in ("loss", "val_loss", "val_acc"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key

@@ -12,7 +12,7 @@ from tzoo.backbone import BackboneConfig
 
 TINY_VIT = ["--data.image_size=16", "--model.patch_size=4", "--backbone.dim=32", "--backbone.depth=2",
             "--backbone.heads=2", "--loop.batch_size=8", "--loop.eval_every=3", "--loop.log_every=1",
-            "--optim.warmup_steps=1", "--eval_images=10"]
+            "--optim.warmup_steps=1", "--data.val_size=20"]
 
 
 @pytest.mark.parametrize("pool, registers, stem", [("cls", 0, "linear"), ("mean", 0, "linear"), ("cls", 2, "linear"),
@@ -22,7 +22,7 @@ def test_every_parameter_gets_a_gradient(pool, registers, stem):
                     model=VitModelConfig(patch_size=4, pool=pool, registers=registers, stem=stem, stem_channels=4))
     model = make_model(cfg, 10)
     with torch.no_grad():
-        model.task.head.weight.normal_()  # the zero-initialised head would block gradients below it
+        model.head().head.weight.normal_()  # the zero-initialised head would block gradients below it
     out = model({"image": torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8),
                  "targets": torch.tensor([0, 1, 2, 3])})
     out.loss.backward()

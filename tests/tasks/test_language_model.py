@@ -11,7 +11,7 @@ def tiny_lm(vocab=11, block=12, tie=True):
     backbone = Backbone(BackboneConfig(dim=16, depth=2, heads=2, max_positions=block))
     text = TextTokenizer(vocab, 16)
     task = LanguageModelTask(16, vocab, tied=text.embed if tie else None)
-    return TzooModel({"text": text}, backbone, task).eval()
+    return TzooModel({"text": text}, backbone, {"lm": task}).eval()
 
 
 def test_loss_is_near_log_vocab_at_init():
@@ -24,8 +24,10 @@ def test_loss_is_near_log_vocab_at_init():
 
 def test_tied_head_shares_the_embedding():
     model = tiny_lm()
-    assert model.task.head.weight is model.tokenizers["text"].embed.weight
-    assert tiny_lm(tie=False).task.head.weight is not tiny_lm(tie=False).tokenizers["text"].embed.weight
+    assert model.head().head.weight is model.tokenizers["text"].embed.weight
+    untied = tiny_lm(tie=False)  # one model: comparing two different instances would always differ
+    assert untied.head().head.weight is not untied.tokenizers["text"].embed.weight
+    assert not torch.equal(untied.head().head.weight, untied.tokenizers["text"].embed.weight)
 
 
 def test_every_parameter_gets_a_gradient():
@@ -64,7 +66,25 @@ def test_generation_runs_past_the_window_and_is_seeded():
     assert torch.equal(a, b) and a.shape == (1, 32)
     c = generate(model, prompt, 30, 8, temperature=1.0, top_k=5, use_cache=False,
                  generator=torch.Generator().manual_seed(1))
-    assert c.shape == (1, 32)
+    assert c.shape == (1, 32) and torch.equal(c[:, :8], a[:, :8])  # same draws until the window first fills
+
+
+def test_no_cache_generation_past_the_window_sees_the_last_block():
+    """Without a cache each new token is the greedy pick given exactly the last `block` tokens."""
+    model = tiny_lm(block=8)
+    out = generate(model, torch.randint(11, (2, 3)), 20, 8, temperature=0, use_cache=False)
+    for t in range(3, out.shape[1]):
+        window = out[:, max(0, t - 8):t].clone()
+        with torch.no_grad():
+            expected = model({"text": window}).outputs["logits"][:, -1].argmax(-1)
+        assert torch.equal(out[:, t], expected), t
+
+
+def test_prediction_needs_no_targets():
+    model = tiny_lm()
+    ids = torch.randint(11, (2, 5))
+    out = model({"text": ids})
+    assert out.loss is None and out.outputs["logits"].shape == (2, 5, 11)
 
 
 def test_top_k_one_is_greedy():

@@ -121,12 +121,12 @@ def test_a_clip_padded_more_or_less_gives_the_same_logits(pool, cfg):
         tokenizers, inputs = {"query": QueryTokenizer(1, 16), **tokenizers}, ("query", "audio")
     task = ClassificationTask(16, 10, inputs, pool)
     torch.nn.init.normal_(task.head.weight)  # zero-initialised heads would make every logit equal
-    model = TzooModel(tokenizers, backbone, task).eval()
+    model = TzooModel(tokenizers, backbone, {"digits": task}).eval()
     short, long = clips(0.21, 0.6)
 
     def logits(waves, length=None):
         wave, lengths = pad_batch(waves, length)
-        batch = {"audio": {"wave": wave, "lengths": lengths}, "targets": torch.zeros(len(waves), dtype=torch.long)}
+        batch = {"audio": {"wave": wave, "lengths": lengths}}
         return model(batch).outputs["logits"]
 
     alone = logits([short])[0]

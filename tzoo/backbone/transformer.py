@@ -40,7 +40,7 @@ class BackboneConfig:
     drop_path: float = 0.0
     bias: bool = False
     max_positions: Optional[int] = None
-    num_types: int = 8
+    num_types: int = 16
 
     def validate(self) -> None:
         """Raise ValueError('field: reason') for an impossible shape."""

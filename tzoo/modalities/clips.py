@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import torchaudio.transforms as AT
 from torch import Tensor
 
-from .streams import step_generator
+from .streams import Stream, step_generator
 
 
 def pad_batch(waves: Sequence[Tensor], length: int | None = None) -> tuple[Tensor, Tensor]:
@@ -102,7 +102,7 @@ class ClipBatches:
         n, size = len(self.waves), self.batch_size * world
         per_epoch = max(n // size, 1)
         epoch, pos = divmod(index, per_epoch)
-        order = torch.randperm(n, generator=step_generator(self.seed, epoch))
+        order = torch.randperm(n, generator=step_generator(self.seed, Stream.CLIP_EPOCH, epoch))
         picked = order[(pos * size) % n:][:size]
         if picked.numel() < size:  # fewer clips than one global batch: wrap around
             picked = order.repeat(size // n + 1)[:size]
@@ -117,7 +117,7 @@ class ClipBatches:
 
     def _mix(self, clips: list[Tensor], targets: Tensor, index: int) -> tuple[list[Tensor], Tensor]:
         """Mixup: clip i plus a partner, each at peak 1, weighted lam and 1 - lam; soft targets (B, C)."""
-        g = step_generator(self.seed, index, 2)
+        g = step_generator(self.seed, Stream.CLIP_MIX, index)
         partner = torch.randperm(len(clips), generator=g).tolist()
         rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=g)))
         lam = torch.from_numpy(rng.beta(self.augment.mixup, self.augment.mixup, len(clips))).float()
@@ -135,7 +135,7 @@ class ClipBatches:
     def _clip(self, i: int, index: int, slot: int) -> Tensor:
         w = self.waves[i]
         if self.augment is not None:
-            w = self.augment(w, self.rate, step_generator(self.seed, index, slot, 1))
+            w = self.augment(w, self.rate, step_generator(self.seed, Stream.CLIP_AUGMENT, index, slot))
         return w[: self.max_samples]
 
     def items(self, batch: dict) -> int:

@@ -94,6 +94,21 @@ def split(recordings: Sequence[Recording], holdout_speaker: Optional[str],
     return train, test
 
 
+def split_validation(train: Sequence[Recording], indices: Sequence[int],
+                     where: Path) -> tuple[list[Recording], list[Recording]]:
+    """(train, validation): recordings of the training side whose index lies in [first, last] validate."""
+    first, last = indices
+    is_val = [first <= r.index <= last for r in train]
+    kept = [r for r, v in zip(train, is_val) if not v]
+    val = [r for r, v in zip(train, is_val) if v]
+    if not kept or not val:
+        name = "training" if not kept else "validation"
+        raise TzooError(f"{where}: the {name} split is empty; validation takes recording indices {first}-{last} "
+                        "of the training side, so the folder needs indices inside and outside that range "
+                        "(or set --data.val_indices=FIRST,LAST)")
+    return kept, val
+
+
 @dataclass
 class Clips:
     """Decoded clips of one split: waveforms (each (T_i,)) and digit labels (N,)."""

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .augment import crop_flip, crop_flip_params, mix, rand_augment
-from .streams import step_generator, step_seed
+from .streams import Stream, step_generator, step_seed
 
 
 @dataclass
@@ -56,7 +56,7 @@ class ImageBatches:
     def _perm(self, epoch: int) -> Tensor:
         if epoch not in self._perms:
             self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
-            self._perms[epoch] = torch.randperm(len(self.labels), generator=step_generator(self.seed, 1, epoch))
+            self._perms[epoch] = torch.randperm(len(self.labels), generator=step_generator(self.seed, Stream.IMAGE_EPOCH, epoch))
         return self._perms[epoch]
 
     def indices(self, index: int, world: int) -> Tensor:
@@ -71,7 +71,7 @@ class ImageBatches:
         return out
 
     def batch(self, index: int, rank: int = 0, world: int = 1) -> dict[str, Tensor]:
-        g = step_generator(self.seed, 2, index)
+        g = step_generator(self.seed, Stream.IMAGE_CROP, index)
         mine = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
         rows = self.indices(index, world)[mine]
         images, labels = self.images[rows], self.labels[rows]
@@ -81,11 +81,11 @@ class ImageBatches:
             images = crop_flip(images, a.crop_padding, dx[mine], dy[mine], flips[mine])
         if a.randaugment:
             first = rank * self.batch_size
-            seeds = [step_seed(self.seed, 3, index, first + i) for i in range(len(rows))]
+            seeds = [step_seed(self.seed, Stream.IMAGE_RANDAUG, index, first + i) for i in range(len(rows))]
             images = rand_augment(images, a.randaugment, seeds)
         if a.mixup_alpha or a.cutmix_alpha:
             images, labels = mix(images, labels, self.num_classes, a.mixup_alpha, a.cutmix_alpha,
-                                 self.smoothing, step_seed(self.seed, 4, index, rank))
+                                 self.smoothing, step_seed(self.seed, Stream.IMAGE_MIX, index, rank))
         return {"image": images, "targets": labels}
 
     def items(self, batch: dict[str, Tensor]) -> int:

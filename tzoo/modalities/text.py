@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..errors import TzooError
 from .sources import resolve_file
-from .streams import step_generator
+from .streams import Stream, step_generator
 
 SHAKESPEARE = "tinyshakespeare/input.txt"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -62,11 +62,12 @@ class RandomWindows:
 
     unit = "tokens"
 
-    def __init__(self, ids: Tensor, block_size: int, batch_size: int, seed: int) -> None:
-        self.ids, self.block, self.batch_size, self.seed = ids, block_size, batch_size, seed
+    def __init__(self, ids: Tensor, block_size: int, batch_size: int, seed: int,
+                 stream: Stream = Stream.TEXT_WINDOWS) -> None:
+        self.ids, self.block, self.batch_size, self.seed, self.stream = ids, block_size, batch_size, seed, stream
 
     def batch(self, index: int, rank: int = 0, world: int = 1) -> dict[str, Tensor]:
-        g = step_generator(self.seed, index)
+        g = step_generator(self.seed, self.stream, index)
         starts = torch.randint(len(self.ids) - self.block, (self.batch_size * world,), generator=g)
         starts = starts[rank * self.batch_size:(rank + 1) * self.batch_size]
         offsets = torch.arange(self.block + 1)

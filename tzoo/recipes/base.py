@@ -1,14 +1,31 @@
-"""What a recipe provides to the shared training loop and the CLI."""
+"""The recipe contract: a task as parts, one generic builder, and what the CLI and Python API call.
+
+A *task* is four separable parts:
+  - `TaskHead`: its tokenizers and head, built for the backbone's width (needs no data, so a
+    trained run can rebuild it from config + run files alone);
+  - `TaskData`: its training batches and its evaluator (validation split during training, test
+    split scored once at the end);
+  - an inference verb on the recipe (`sample`, `predict`, `evaluate`);
+  - its artefacts (codec, class names, normalisation statistics), saved as run files.
+`build_model` puts the heads of one or more tasks on one shared backbone; `single_task` turns one
+task's data into the `Parts` the training loop runs. A multi-task recipe takes several tasks'
+heads and data without touching their code.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..backbone import Backbone, BackboneConfig
+from ..errors import TzooError
 from ..tasks import TzooModel
 from .rundir import RunDir
+from .settings import sized_backbone
+
+VERBS = ("sample", "predict", "eval")
 
 
 class BatchSource(Protocol):
@@ -21,38 +38,157 @@ class BatchSource(Protocol):
     def items(self, batch: dict[str, Any]) -> int: ...
 
 
+# (model, task name, rank, world) -> summed statistics as tensors (the loop adds them over processes)
+Scorer = Callable[[TzooModel, str, int, int], dict[str, Tensor]]
+
+
 @dataclass
-class Parts:
-    """Everything the loop needs from a recipe.
+class TaskHead:
+    """A task's share of the model, before the backbone width is known.
 
     Attributes:
-        model: the model to train.
-        train: training batches.
-        evaluate: (model, final, rank, world) -> summed statistics as tensors; the loop adds
-            them up over processes. `final` asks for the full evaluation split.
-        summarize: summed statistics -> metrics (floats) for logs and metrics.json.
-        monitor: metric that picks the best checkpoint; higher_is_better says which way.
-        finish: called on the main process after the final evaluation with the trained model,
-            the run and the final metrics; writes plots, samples, extra figures (may add metrics).
+        positions: size of the position table its token sets need.
+        source: the setting `positions` comes from (named in errors).
+        make: backbone width D -> (tokenizers by name, head); the head declares `inputs` and `pattern`.
     """
 
-    model: TzooModel
+    positions: int
+    make: Callable[[int], tuple[dict[str, nn.Module], nn.Module]]
+    source: str = ""
+
+
+@dataclass
+class TaskData:
+    """A task's data and how it is scored.
+
+    Attributes:
+        train: training batches.
+        validate: (model, task, final, rank, world) -> sums on the validation split; `final` asks
+            for the whole split (periodic evaluations may score a fixed part of it).
+        summarize: sums -> metrics (floats) for logs and metrics.json.
+        monitor: validation metric that picks the checkpoint kept at the end; higher_is_better says which way.
+        test: scores the test split once, at the end, with the chosen weights (None: no test split).
+        summarize_test: sums of `test` -> metrics.
+        finish: (model, task, run, metrics) on the main process after the test: plots, samples; may add metrics.
+    """
+
     train: BatchSource
-    evaluate: Callable[[TzooModel, bool, int, int], dict[str, Tensor]]
-    summarize: Callable[[dict[str, Tensor]], dict[str, float]]
+    validate: Callable[[TzooModel, str, bool, int, int], dict[str, Tensor]]
+    summarize: Callable[[dict[str, Tensor]], dict[str, Any]]
     monitor: str = "val_loss"
     higher_is_better: bool = False
-    finish: Optional[Callable[[TzooModel, RunDir, dict], None]] = None
+    test: Optional[Scorer] = None
+    summarize_test: Optional[Callable[[dict[str, Tensor]], dict[str, Any]]] = None
+    finish: Optional[Callable[[TzooModel, str, RunDir, dict], None]] = None
+
+
+@dataclass
+class Parts:
+    """Everything the training loop needs: the model and, per task, its data."""
+
+    model: TzooModel
+    tasks: dict[str, TaskData]
+
+    @property
+    def train(self) -> BatchSource:
+        """The training batches (a single task's; a multi-task recipe will pass a mixing source)."""
+        return self.only()[1].train
+
+    def only(self) -> tuple[str, TaskData]:
+        """(name, data) of a single-task model."""
+        if len(self.tasks) != 1:
+            raise ValueError("several tasks: the loop needs a mixing batch source")
+        return next(iter(self.tasks.items()))
+
+
+def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead]) -> TzooModel:
+    """One shared backbone sized for every task, with each task's tokenizers and head on it.
+
+    Tokenizers are shared by name: two tasks naming the same tokenizer must build equal ones
+    (the first is kept).
+    """
+    positions = max(h.positions for h in heads.values())
+    source = next(h.source for h in heads.values() if h.positions == positions)
+    cfg = sized_backbone(backbone, positions, source)
+    tokenizers: dict[str, nn.Module] = {}
+    tasks: dict[str, nn.Module] = {}
+    for name, h in heads.items():
+        toks, head = h.make(cfg.dim)
+        for key, tok in toks.items():
+            tokenizers.setdefault(key, tok)
+        tasks[name] = head
+    check_types(tokenizers, cfg.num_types)
+    return TzooModel(tokenizers, Backbone(cfg), tasks)
+
+
+def check_types(tokenizers: Mapping[str, nn.Module], num_types: int) -> None:
+    """Every type id a tokenizer emits must fit the backbone's type table."""
+    for name, tok in tokenizers.items():
+        ids = getattr(tok, "type_ids", None) or (getattr(tok, "type_id", 0),)
+        if max(ids) >= num_types:
+            raise TzooError(f"--backbone.num_types={num_types}: tokenizer {name!r} uses type id {max(ids)}; "
+                            f"raise it to {max(ids) + 1} or more")
+
+
+@dataclass
+class Loaded:
+    """A run's model and the artefacts its verbs need (codec, class names, normalisation statistics)."""
+
+    model: TzooModel
+    artefacts: dict[str, Any] = field(default_factory=dict)
+    run: Optional[RunDir] = None
+    task: Optional[str] = None  # the task verbs use; None = the model's only task
 
 
 class Recipe(Protocol):
-    """A named way to train something: presets, build, and the CLI verbs it supports."""
+    """A named way to train something, and the verbs a trained run supports.
+
+    `verbs` lists which of `sample`, `predict`, `eval` the recipe implements; the CLI and the
+    Python API (`tzoo.load`) call only those.
+    """
 
     name: str
     summary: str
     presets: dict[str, Callable[[], Any]]  # the first one is the default
+    verbs: tuple[str, ...]
+
+    def default(self) -> Any: ...
 
     def build(self, cfg: Any, run: RunDir, device: torch.device, is_main: bool,
               barrier: Callable[[], None]) -> Parts: ...
 
-    def load(self, cfg: Any, run: RunDir) -> TzooModel: ...
+    def load(self, cfg: Any, run: RunDir) -> Loaded: ...
+
+    def sample(self, loaded: Loaded, cfg: Any, prompt: Optional[str] = None, **options: Any) -> str: ...
+
+    def predict(self, loaded: Loaded, cfg: Any, inputs: list[str], **options: Any) -> list[dict]: ...
+
+    def evaluate(self, loaded: Loaded, cfg: Any, overrides: dict[str, str]) -> dict: ...
+
+
+class RecipeBase:
+    """Shared plumbing: presets, the default config, and a clear error for an unsupported verb."""
+
+    name: str = ""
+    summary: str = ""
+    verbs: tuple[str, ...] = ()
+    obsolete: tuple[str, ...] = ()  # config keys of older run directories, ignored when loading them
+
+    def __init__(self, presets: dict[str, Callable[[], Any]]) -> None:
+        self.presets = presets
+
+    def default(self) -> Any:
+        return next(iter(self.presets.values()))()
+
+    def sample(self, loaded: Loaded, cfg: Any, prompt: Optional[str] = None, **options: Any) -> str:
+        raise self.unsupported("sample")
+
+    def predict(self, loaded: Loaded, cfg: Any, inputs: list[str], **options: Any) -> list[dict]:
+        raise self.unsupported("predict")
+
+    def evaluate(self, loaded: Loaded, cfg: Any, overrides: dict[str, str]) -> dict:
+        raise self.unsupported("eval")
+
+    def unsupported(self, verb: str) -> TzooError:
+        has = ", ".join(self.verbs) or "none"
+        return TzooError(f"recipe {self.name} has no `{verb}`; its verbs: {has}")

@@ -22,6 +22,7 @@ from ..tasks import shared_free_state
 from .rundir import STATE, WEIGHTS, RunDir
 
 POINTER = "latest.json"
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json")
 
 
 def sha256(path: Path) -> str:
@@ -32,12 +33,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_weights(model: nn.Module, path: Path, expected_sha: Optional[str] = None) -> None:
-    """Load safetensors weights into `model`, checking integrity, names and shapes first."""
-    if expected_sha is not None and path.is_file() and sha256(path) != expected_sha:
+def load_weights(model: nn.Module, path: Path, expected_sha: Optional[set[str]] = None) -> None:
+    """Load safetensors weights into `model`, checking integrity (one of `expected_sha`), names and shapes."""
+    if expected_sha is not None and path.is_file() and sha256(path) not in expected_sha:
         raise TzooError(f"{path}: checksum differs from the one recorded at save time; "
                         "the file was modified or damaged; restore it or retrain")
-    tensors = load_tensors(path)
+    tensors = upgrade_names(load_tensors(path), model)
     expected = shared_free_state(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
@@ -58,6 +59,14 @@ def load_weights(model: nn.Module, path: Path, expected_sha: Optional[str] = Non
         raise TzooError(f"{path}: tensor {bad_dtype[0]} has dtype {tensors[bad_dtype[0]].dtype}, "
                         f"expected {expected[bad_dtype[0]].dtype}; the file was not written by this run")
     model.load_state_dict(tensors, strict=False)
+
+
+def upgrade_names(tensors: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Weights saved before models carried named tasks (`task.*`) renamed to the model's only task."""
+    names = list(getattr(model, "tasks", {}))
+    if len(names) != 1 or not any(k.startswith("task.") for k in tensors):
+        return tensors
+    return {(f"tasks.{names[0]}." + k[5:] if k.startswith("task.") else k): v for k, v in tensors.items()}
 
 
 def _optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -100,10 +109,14 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
 
 def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer,
                     trainer: dict, best: bool) -> str:
-    """Write state/step-N atomically, point latest.json at it, prune older ones; returns its name."""
+    """Write a checkpoint folder atomically, point latest.json at it, prune older ones; returns its name.
+
+    A checkpoint never replaces a folder in place: saving step N again (after a resume) writes
+    `step-N.1`, and the old folder goes only after latest.json has moved on.
+    """
     state = run / STATE
     state.mkdir(parents=True, exist_ok=True)
-    name = f"step-{trainer['step']:07d}"
+    name = _free_name(state, f"step-{trainer['step']:07d}")
     tmp = state / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -111,22 +124,42 @@ def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimi
     tensors, meta = _optimizer_files(optimizer)
     save_tensors(tmp / "optimizer.safetensors", tensors)
     write_json(tmp / "optimizer.json", meta)
-    files = {f: sha256(tmp / f) for f in ("model.safetensors", "optimizer.safetensors", "optimizer.json")}
+    files = {f: sha256(tmp / f) for f in CHECKPOINT_FILES}
     write_json(tmp / "trainer.json", {**trainer, "files": files})
-    final = state / name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    os.replace(tmp, state / name)
     pointer = _read_pointer(run) or {}
     pointer["last"] = name
     if best or "best" not in pointer:
         pointer["best"] = name
-    # The run's top-level weights follow the last checkpoint.
-    save_tensors(run / WEIGHTS, shared_free_state(model))
-    pointer["model_sha256"] = sha256(run / WEIGHTS)
     write_json(state / POINTER, pointer)
-    _prune(state, keep={pointer["last"], pointer["best"]})
+    publish_weights(run, model)  # the run's top-level weights follow the last checkpoint
+    _prune(state, keep={name, pointer["best"]})
     return name
+
+
+def _free_name(state: Path, name: str) -> str:
+    if not (state / name).exists():
+        return name
+    i = 1
+    while (state / f"{name}.{i}").exists():
+        i += 1
+    return f"{name}.{i}"
+
+
+def publish_weights(run: RunDir, model: nn.Module) -> None:
+    """Replace model.safetensors with `model`'s weights, crash-safe.
+
+    latest.json records the new checksum (keeping the old one as accepted) *before* the file is
+    replaced, so a process killed in between leaves a file whose checksum is still recorded.
+    """
+    tensors = shared_free_state(model)
+    staged = save_tensors(run / f".{WEIGHTS}.staged", tensors)
+    pointer = _read_pointer(run) or {}
+    old = pointer.get("model_sha256")
+    pointer["model_sha256"] = sha256(staged)
+    pointer["previous_model_sha256"] = old
+    write_json(run / STATE / POINTER, pointer)
+    os.replace(staged, run / WEIGHTS)
 
 
 def _read_pointer(run: RunDir) -> Optional[dict]:
@@ -140,10 +173,12 @@ def _prune(state: Path, keep: set[str]) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
-def model_sha(run: RunDir) -> Optional[str]:
-    """The checksum recorded for the run's model.safetensors, if any."""
+def model_sha(run: RunDir) -> Optional[set[str]]:
+    """The checksums accepted for the run's model.safetensors (None: nothing recorded)."""
     pointer = _read_pointer(run)
-    return pointer.get("model_sha256") if pointer else None
+    if not isinstance(pointer, dict) or not pointer.get("model_sha256"):
+        return None
+    return {s for s in (pointer["model_sha256"], pointer.get("previous_model_sha256")) if isinstance(s, str)}
 
 
 def load_checkpoint(run: RunDir, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
@@ -153,9 +188,12 @@ def load_checkpoint(run: RunDir, model: nn.Module, optimizer: Optional[torch.opt
     if not pointer or which not in pointer:
         raise TzooError(f"{run.path}: no checkpoint to resume from (state/{POINTER} missing); "
                         "start a new run instead")
-    folder = run / STATE / pointer[which]
+    folder = run / STATE / str(pointer[which])
     trainer = read_json(folder / "trainer.json", "checkpoint trainer state")
-    files = trainer.get("files", {}) if isinstance(trainer, dict) else {}
+    files = trainer.get("files") if isinstance(trainer, dict) else None
+    if not isinstance(files, dict) or set(files) != set(CHECKPOINT_FILES) or not isinstance(trainer.get("step"), int):
+        raise TzooError(f"{folder / 'trainer.json'}: expected an object with an integer 'step' and the checksums "
+                        f"of {', '.join(CHECKPOINT_FILES)} under 'files'; the checkpoint is damaged")
     for fname, digest in files.items():
         if not (folder / fname).is_file() or sha256(folder / fname) != digest:
             raise TzooError(f"{folder / fname}: missing or modified since it was saved (checksum differs); "

@@ -5,21 +5,25 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import torch
 from torch import Tensor
 
-from ..backbone import Backbone, BackboneConfig
+from ..backbone import BackboneConfig
 from ..errors import TzooError
+from ..modalities.streams import Stream
 from ..modalities.text import RandomWindows, check_length, consecutive_windows, find_corpus, read_corpus, split_text
+from ..storage import write_text
 from ..tasks import LanguageModelTask, TzooModel, generate, score
 from ..tokenizers import TextTokenizer, encode_corpus, load_codec, train_codec
 from ..tokenizers.text import Codec
-from .base import Parts
+from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
 from .checkpoint import load_weights, model_sha
 from .rundir import WEIGHTS, RunDir
-from .settings import LoopConfig, OptimConfig, sized_backbone
+from .settings import LoopConfig, OptimConfig
+
+TASK = "lm"
 
 
 @dataclass
@@ -118,11 +122,16 @@ def load_corpus(cfg: TextDataConfig, run: RunDir, is_main: bool = True,
     return Corpus(path, codec, train_ids, val_ids, val_chars)
 
 
+def lm_head(cfg: LMConfig, vocab_size: int) -> TaskHead:
+    """Text ids -> causal backbone -> next-token head (tied to the embedding unless told otherwise)."""
+    def make(dim: int):
+        text = TextTokenizer(vocab_size, dim)
+        return {"text": text}, LanguageModelTask(dim, vocab_size, tied=text.embed if cfg.tie_embeddings else None)
+    return TaskHead(cfg.data.block_size, make, f"--data.block_size={cfg.data.block_size}")
+
+
 def make_model(cfg: LMConfig, vocab_size: int) -> TzooModel:
-    backbone_cfg = sized_backbone(cfg.backbone, cfg.data.block_size, f"--data.block_size={cfg.data.block_size}")
-    text = TextTokenizer(vocab_size, backbone_cfg.dim)
-    task = LanguageModelTask(backbone_cfg.dim, vocab_size, tied=text.embed if cfg.tie_embeddings else None)
-    return TzooModel({"text": text}, Backbone(backbone_cfg), task)
+    return build_model(cfg.backbone, {TASK: lm_head(cfg, vocab_size)})
 
 
 def lm_metrics(sums: dict[str, Tensor], val_chars: int, char_level: bool) -> dict[str, float]:
@@ -140,72 +149,85 @@ def lm_metrics(sums: dict[str, Tensor], val_chars: int, char_level: bool) -> dic
     return out
 
 
-class LanguageModelRecipe:
+def lm_data(cfg: LMConfig, corpus: Corpus, sample: Callable[[TzooModel, str], str]) -> TaskData:
+    """Random training windows; validation loss (periodic: a fixed sample of windows, also of the
+    training split; final: the whole validation split); a text sample written at the end."""
+    block, bs, seed, n = cfg.data.block_size, cfg.loop.batch_size, cfg.loop.seed, cfg.loop.eval_batches
+    probes = {"train": RandomWindows(corpus.train, block, bs, seed, Stream.TEXT_PROBE),
+              "val": RandomWindows(corpus.val, block, bs, seed, Stream.TEXT_PROBE)}
+
+    def validate(model: TzooModel, task: str, final: bool, rank: int, world: int) -> dict[str, Tensor]:
+        device = next(model.parameters()).device
+        sums = {}
+        for split, source in probes.items():
+            if (final or not n) and split == "val":
+                batches = consecutive_windows(corpus.val, block, bs, rank, world)
+            elif n:
+                batches = (source.batch(i, rank, world) for i in range(n))
+            else:
+                continue
+            sums[f"{split}_sum"], sums[f"{split}_count"] = score(model, batches, device, task)
+        if final or not n:
+            sums["full"] = torch.ones(())
+        return sums
+
+    def finish(model: TzooModel, task: str, run: RunDir, summary: dict) -> None:
+        text = sample(model, task)
+        write_text(run / "sample.txt", text)
+        print(f"--- sample ({cfg.sample.max_new_tokens} tokens) ---\n{text}\n---", flush=True)
+
+    return TaskData(RandomWindows(corpus.train, block, bs, seed), validate,
+                    lambda sums: lm_metrics(sums, corpus.val_chars, cfg.data.tokenizer == "char"), finish=finish)
+
+
+class LanguageModelRecipe(RecipeBase):
     """Decoder-only LM: text ids -> causal backbone -> next-token head (tied to the embedding)."""
 
-    def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
-        self.name, self.summary, self.presets = name, summary, presets
+    verbs = ("sample", "eval")
 
-    def default(self) -> LMConfig:
-        return next(iter(self.presets.values()))()
+    def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
+        super().__init__(presets)
+        self.name, self.summary = name, summary
 
     def build(self, cfg: LMConfig, run: RunDir, device: torch.device, is_main: bool,
               barrier: Callable[[], None]) -> Parts:
         corpus = load_corpus(cfg.data, run, is_main, barrier)
         model = make_model(cfg, corpus.codec.vocab_size)
-        block, bs, seed = cfg.data.block_size, cfg.loop.batch_size, cfg.loop.seed
-        probes = {"train": RandomWindows(corpus.train, block, bs, seed + 1),
-                  "val": RandomWindows(corpus.val, block, bs, seed + 2)}
+        s = cfg.sample
 
-        def evaluate(model: TzooModel, final: bool, rank: int, world: int) -> dict[str, Tensor]:
-            device = next(model.parameters()).device
-            sums = {}
-            for split, source in probes.items():
-                batches = (source.batch(i, rank, world) for i in range(cfg.loop.eval_batches))
-                if final and split == "val":
-                    batches = consecutive_windows(corpus.val, block, bs, rank, world)
-                sums[f"{split}_sum"], sums[f"{split}_count"] = score(model, batches, device)
-            if final:
-                sums["full"] = torch.ones(())
-            return sums
-
-        def finish(model: TzooModel, run: RunDir, summary: dict) -> None:
-            text = self.sample_text(model, corpus.codec, cfg, cfg.sample.prompt, cfg.sample.max_new_tokens,
-                                    cfg.sample.temperature, cfg.sample.top_k, seed)
-            (run / "sample.txt").write_text(text, encoding="utf-8")
-            print(f"--- sample ({cfg.sample.max_new_tokens} tokens) ---\n{text}\n---", flush=True)
-
-        return Parts(model, RandomWindows(corpus.train, block, bs, seed), evaluate,
-                     lambda sums: lm_metrics(sums, corpus.val_chars, cfg.data.tokenizer == "char"),
-                     monitor="val_loss", finish=finish)
+        def sample(m: TzooModel, task: str) -> str:
+            return sample_text(m, task, corpus.codec, cfg.data.block_size, s.prompt, s.max_new_tokens,
+                               s.temperature, s.top_k, cfg.loop.seed)
+        return Parts(model, {TASK: lm_data(cfg, corpus, sample)})
 
     # -- using a trained run ---------------------------------------------------------------
-    def load(self, cfg: LMConfig, run: RunDir) -> tuple[TzooModel, Codec]:
+    def load(self, cfg: LMConfig, run: RunDir) -> Loaded:
         codec = load_codec(cfg.data.tokenizer, run.path)
         model = make_model(cfg, codec.vocab_size)
         load_weights(model, run / WEIGHTS, model_sha(run))
-        return model.eval(), codec
+        return Loaded(model.eval(), {"codec": codec}, run)
 
-    @staticmethod
-    def sample_text(model: TzooModel, codec: Codec, cfg: LMConfig, prompt: str, max_new_tokens: int,
-                    temperature: float, top_k: int, seed: int, use_cache: bool = True) -> str:
-        ids = codec.encode(prompt)
-        if not ids:
-            raise TzooError("--prompt encodes to no tokens; give at least one character")
-        g = torch.Generator().manual_seed(seed)
-        out = generate(model, torch.tensor([ids]), max_new_tokens, cfg.data.block_size, temperature,
-                       top_k, use_cache, g)
-        return codec.decode(out[0].tolist())
+    def sample(self, loaded: Loaded, cfg: LMConfig, prompt: Optional[str] = None, **options: Any) -> str:
+        """Text continuing `prompt`; options: max_new_tokens, temperature, top_k, seed, use_cache
+        (unset ones come from the run's `sample` section)."""
+        s = cfg.sample
+        n, t, k = (options.get(key) if options.get(key) is not None else getattr(s, key)
+                   for key in ("max_new_tokens", "temperature", "top_k"))
+        if n < 0 or t < 0 or k < 0:
+            raise TzooError("--max-new-tokens, --temperature and --top-k must be >= 0")
+        return sample_text(loaded.model, loaded.task, loaded.artefacts["codec"], cfg.data.block_size,
+                           s.prompt if prompt is None else prompt, n, t, k, options.get("seed") or 0,
+                           options.get("use_cache", True))
 
-    def evaluate_run(self, cfg: LMConfig, run: RunDir, overrides: dict[str, str]) -> dict:
+    def evaluate(self, loaded: Loaded, cfg: LMConfig, overrides: dict[str, str]) -> dict:
         """Score the validation split, or with --data.path the whole of another text file, window by window."""
         extra = sorted(set(overrides) - {"data.path"})
         if extra:
             raise TzooError(f"tzoo eval of a language model takes only --data.path, not --{extra[0]}")
         path = overrides.get("data.path")
-        model, codec = self.load(cfg, run)
+        codec = loaded.artefacts["codec"]
         if path is None:
-            corpus = load_corpus(cfg.data, run)
+            corpus = load_corpus(cfg.data, loaded.run)
             ids, chars, where = corpus.val, corpus.val_chars, f"{corpus.path} (validation split)"
         else:
             text = read_corpus(Path(path))
@@ -214,14 +236,25 @@ class LanguageModelRecipe:
                 raise TzooError(f"{path}: needs at least two tokens to score")
             chars, where = len(text) - len(codec.decode(ids[:1].tolist())), path
         with torch.no_grad():
-            total, count = score(model, consecutive_windows(ids, cfg.data.block_size, cfg.loop.batch_size),
-                                 torch.device("cpu"))
+            total, count = score(loaded.model, consecutive_windows(ids, cfg.data.block_size, cfg.loop.batch_size),
+                                 torch.device("cpu"), loaded.task)
         loss = float(total / count)
         out = {"data": str(where), "loss": loss, "bits_per_char": float(total) / math.log(2) / chars,
                "tokens_scored": int(count), "chars_scored": chars}
         if cfg.data.tokenizer == "bpe":
             out["bits_per_token"] = loss / math.log(2)
         return out
+
+
+def sample_text(model: TzooModel, task: Optional[str], codec: Codec, block_size: int, prompt: str,
+                max_new_tokens: int, temperature: float, top_k: int, seed: int, use_cache: bool = True) -> str:
+    """`prompt` and `max_new_tokens` sampled continuation tokens, decoded."""
+    ids = codec.encode(prompt)
+    if not ids:
+        raise TzooError("--prompt encodes to no tokens; give at least one character")
+    g = torch.Generator().manual_seed(seed)
+    out = generate(model, torch.tensor([ids]), max_new_tokens, block_size, temperature, top_k, use_cache, g, task)
+    return codec.decode(out[0].tolist())
 
 
 def _char_default() -> LMConfig:

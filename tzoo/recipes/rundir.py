@@ -15,6 +15,9 @@ WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
 LOG = "log.jsonl"
 STATE = "state"
+# Files a run writes before its first checkpoint; a fresh run refuses a folder that holds any of them,
+# so it never silently reuses another run's codec or class names.
+ARTEFACTS = ("vocab.json", "tokenizer.json", "classes.json", "state_stats.json", WEIGHTS, LOG, STATE)
 
 
 class RunDir:
@@ -44,6 +47,10 @@ class RunDir:
                             f"`tzoo train --resume {self.path}` or pass another --out")
         if self.path.exists() and not self.path.is_dir():
             raise TzooError(f"{self.path}: exists and is not a directory; pass another --out")
+        stale = [name for name in ARTEFACTS if (self / name).exists()]
+        if stale:
+            raise TzooError(f"{self / stale[0]}: left by an earlier run; a new run needs a folder without it "
+                            "(pass another --out or remove the file)")
 
     def save_config(self, recipe: str, cfg: Any) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -61,8 +68,17 @@ class RunDir:
         write_json(self / METRICS, metrics)
 
     def append_log(self, record: dict) -> None:
-        with open(self / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        """Add one record; the file is rewritten atomically (it holds one line per evaluation)."""
+        lines = [json.dumps(r) for r in self.read_log()] + [json.dumps(record)]
+        write_text(self / LOG, "".join(line + "\n" for line in lines))
+
+    def save_json(self, name: str, obj: Any) -> None:
+        """An artefact of the run (class names, statistics) as JSON, written atomically."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self / name, obj)
+
+    def load_json(self, name: str, what: str) -> Any:
+        return read_json(self / name, what)
 
     def read_log(self) -> list[dict]:
         """Every complete record of log.jsonl (a torn last line from a crash is dropped)."""

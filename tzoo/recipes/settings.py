@@ -7,7 +7,6 @@ from typing import Literal
 
 from ..backbone import BackboneConfig
 from ..errors import TzooError
-from ..tokenizers.types import NUM_TYPES
 
 
 @dataclass
@@ -19,7 +18,8 @@ class LoopConfig:
         grad_accum: micro-steps per optimizer step.
         max_steps: optimizer steps in the whole run.
         eval_every: evaluate every this many steps (and at the end).
-        eval_batches: batches per periodic evaluation (the final evaluation uses the whole split).
+        eval_batches: validation batches per periodic evaluation (the final evaluation scores the
+            whole validation split); 0 = the whole split every time, so checkpoints compare on equal terms.
         log_every: plain log line every this many steps when not on a terminal.
         save_every: checkpoint every this many steps (and at the end); 0 = only at the end.
         mixed_precision: "no", "bf16" or "fp16" (autocast through accelerate).
@@ -44,9 +44,11 @@ class LoopConfig:
     workers: int = 0
 
     def validate(self) -> None:
-        for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "eval_batches", "log_every"):
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.eval_batches < 0:
+            raise ValueError(f"eval_batches: must be >= 0, got {self.eval_batches}")
         if self.workers < 0:
             raise ValueError(f"workers: must be >= 0, got {self.workers}")
         if self.save_every < 0:
@@ -88,12 +90,8 @@ class OptimConfig:
 
 
 def sized_backbone(cfg: BackboneConfig, positions: int, source: str = "") -> BackboneConfig:
-    """The backbone config a recipe builds: max_positions sized to its data (unless set), a type
-    table large enough for every tokenizer's type id, and a size that fits in memory. `source`
-    names the setting the positions come from (for the error message)."""
-    if cfg.num_types < NUM_TYPES:
-        raise TzooError(f"--backbone.num_types={cfg.num_types}: the tokenizers use {NUM_TYPES} type ids; "
-                        f"set it to {NUM_TYPES} or more")
+    """The backbone config a recipe builds: max_positions sized to its data (unless set) and a size
+    that fits in memory. `source` names the setting the positions come from (for the error message)."""
     try:
         sized = cfg.with_positions(positions)
     except ValueError as e:

@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -20,10 +20,10 @@ from accelerate.utils import DistributedType
 from torch import Tensor
 
 from ..errors import TzooError, is_out_of_memory
-from ..modalities.streams import step_seed
+from ..modalities.streams import Stream, step_seed
 from .base import Parts, Recipe
 from .batches import batch_stream
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, publish_weights, save_checkpoint
 from .optim import lr_at, make_optimizer, set_lr
 from .plots import loss_curves
 from .progress import Progress, Stopwatch
@@ -49,7 +49,6 @@ class TrainerState:
     skipped_steps: int = 0
     best_value: Optional[float] = None
     best_step: Optional[int] = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, d: dict) -> "TrainerState":
@@ -111,19 +110,22 @@ class Trainer:
         if not self.resume:
             self.run.check_new()
             self.acc.wait_for_everyone()
-        self.fresh = fresh = not self.resume and not self.run.path.exists()
+        self.fresh = not self.resume
+        # What the folder held before this run started: a fresh run that fails removes only what it made.
+        self.before = set(self.run.path.iterdir()) if self.run.path.is_dir() else None
         self.saved = False
         torch.manual_seed(self.loop.seed)
         try:
             self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
                                                   self.acc.wait_for_everyone)
         except BaseException:
-            if fresh and self.main:  # bad input: leave nothing half-written behind
-                shutil.rmtree(self.run.path, ignore_errors=True)
+            if self.fresh and self.main:  # bad input: leave nothing half-written behind
+                self._discard()
             raise
         if not self.resume and self.main:
             self.run.save_config(self.recipe.name, self.cfg)
         self.model = self.parts.model
+        self.unit = self.parts.train.unit
         if self.loop.compile:
             self.model = torch.compile(self.model)
         optimizer = make_optimizer(self.parts.model, self.optim)
@@ -157,7 +159,7 @@ class Trainer:
         """
         step, accum = self.state.step, self.loop.grad_accum
         set_lr(self.optimizer, lr_at(step, self.optim, self.loop.max_steps))
-        seed_step(step_seed(self.loop.seed, step, self.rank), self.acc.device)
+        seed_step(step_seed(self.loop.seed, Stream.TRAIN_RNG, step, self.rank), self.acc.device)
         total, items = None, 0
         for micro in range(accum):
             index, batch = next(self.stream)
@@ -166,7 +168,7 @@ class Trainer:
             batch = _to_device(batch, self.acc.device)
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
-                loss = self.wrapped(batch).loss
+                loss = self.wrapped(batch, task=batch.pop("task", None)).loss
                 if not self.defer and self._global(loss.detach().float()[None])[1][0]:
                     return self._nonfinite(step, loss.item()), items
                 self.acc.backward(loss / accum if accum > 1 else loss)
@@ -209,23 +211,51 @@ class Trainer:
             "lowering --optim.lr, or pass --loop.on_nonfinite=skip")
 
     # -- evaluation and saving ------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, final: bool) -> dict[str, float]:
-        model = self.parts.model
-        model.eval()
-        with self.acc.autocast():
-            sums = self.parts.evaluate(model, final, self.rank, self.world)
+    def _reduce(self, sums: dict[str, Tensor]) -> dict[str, Tensor]:
         if self.world > 1:
             sums = {k: self.acc.reduce(v.to(self.acc.device), "sum") for k, v in sums.items()}
+        return {k: v.cpu() for k, v in sums.items()}
+
+    @torch.no_grad()
+    def evaluate(self, final: bool) -> dict[str, Any]:
+        """Validation metrics of every task (prefixed by the task's name when there are several)."""
+        model = self.parts.model
+        model.eval()
+        metrics: dict[str, Any] = {}
+        for name, data in self.parts.tasks.items():
+            with self.acc.autocast():
+                sums = data.validate(model, name, final, self.rank, self.world)
+            metrics.update(self._named(name, data.summarize(self._reduce(sums))))
         model.train()
-        return self.parts.summarize({k: v.cpu() for k, v in sums.items()})
+        return metrics
+
+    @torch.no_grad()
+    def test(self) -> dict[str, Any]:
+        """Test metrics of every task that has a test split: scored once, with the chosen weights."""
+        model = self.parts.model.eval()
+        metrics: dict[str, Any] = {}
+        for name, data in self.parts.tasks.items():
+            if data.test is not None:
+                with self.acc.autocast():
+                    sums = data.test(model, name, self.rank, self.world)
+                metrics.update(self._named(name, data.summarize_test(self._reduce(sums))))
+        return metrics
+
+    def _named(self, task: str, metrics: dict[str, Any]) -> dict[str, Any]:
+        return metrics if len(self.parts.tasks) == 1 else {f"{task}/{k}": v for k, v in metrics.items()}
+
+    def _monitor(self) -> tuple[str, bool]:
+        name, data = next(iter(self.parts.tasks.items()))
+        key = data.monitor if len(self.parts.tasks) == 1 else f"{name}/{data.monitor}"
+        return key, data.higher_is_better
 
     def _improved(self, metrics: dict[str, float]) -> bool:
-        value = metrics.get(self.parts.monitor)
+        key, higher = self._monitor()
+        value = metrics.get(key)
         if value is None:
             return False
         best = self.state.best_value
-        better = best is None or (value > best if self.parts.higher_is_better else value < best)
+        better = best is None or (value > best if higher else value < best)
         if better:
             self.state.best_value, self.state.best_step = value, self.state.step
         return better
@@ -244,7 +274,7 @@ class Trainer:
         running = {"loss": sum(self.window) / len(self.window)} if self.window else {}
         self.window = []
         record = {"step": self.state.step, **running, **metrics, "lr": lr,
-                  f"{self.parts.train.unit}_per_s": rate, "elapsed_s": round(self.clock.total(), 2)}
+                  f"{self.unit}_per_s": rate, "elapsed_s": round(self.clock.total(), 2)}
         self.run.append_log(record)
         loss_curves(self.run.read_log(), self.run / "loss.png")
         shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
@@ -256,7 +286,7 @@ class Trainer:
         self.setup()
         loop, st = self.loop, self.state
         self.clock.before = st.wall_s
-        unit = self.parts.train.unit
+        unit = self.unit
         progress = Progress(loop.max_steps, st.step, unit, loop.log_every, self.main)
         session_steps, shown = 0, float("nan")
         self.wrapped.train()
@@ -291,7 +321,7 @@ class Trainer:
                     self.save(best=False)
         except BaseException as e:
             if self.fresh and not self.saved and self.main:  # failed before its first checkpoint: leave nothing
-                shutil.rmtree(self.run.path, ignore_errors=True)
+                self._discard()
             if is_out_of_memory(e):
                 raise TzooError(f"step {st.step}: out of memory; lower --loop.batch_size (raise --loop.grad_accum "
                                 "to keep the batch) or the model size") from None
@@ -301,6 +331,8 @@ class Trainer:
         return self.finish(progress)
 
     def finish(self, progress: Progress) -> Optional[dict[str, Any]]:
+        """Final validation of the last weights; the best checkpoint by validation is restored if it
+        beat them; the test split is scored once with the chosen weights, which become model.safetensors."""
         st = self.state
         metrics = self.evaluate(final=True)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -308,24 +340,41 @@ class Trainer:
         st.wall_s = self.clock.total()
         self.record_eval(metrics, progress, lr)
         self.save(best=improved)
-        unit = self.parts.train.unit
+        if not improved and st.best_step is not None and st.best_step != st.step:
+            load_checkpoint(self.run, self.parts.model, None, "best")
+            metrics = self.evaluate(final=True)  # the whole validation split, for the chosen weights
+            self.acc.wait_for_everyone()
+            if self.main:
+                publish_weights(self.run, self.parts.model)
+        metrics.update(self.test())
+        unit = self.unit
         summary: dict[str, Any] = {
             "recipe": self.recipe.name,
             "step": st.step,
+            "chosen_step": st.best_step if st.best_step is not None else st.step,
             **metrics,
             "wall_s": round(st.wall_s, 2),
             f"train_{unit}_per_s": round(st.train_items / st.train_time_s, 2) if st.train_time_s else None,
             "params": sum(p.numel() for p in self.parts.model.parameters()),
-            "best_step": st.best_step,
             "skipped_steps": st.skipped_steps,
             "processes": self.world,
         }
         if self.main:
-            if self.parts.finish is not None:
-                self.parts.finish(self.parts.model.eval(), self.run, summary)
+            for name, data in self.parts.tasks.items():
+                if data.finish is not None:
+                    data.finish(self.parts.model.eval(), name, self.run, summary)
             self.run.save_metrics(summary)
         self.acc.wait_for_everyone()
         return summary if self.main else None
+
+    def _discard(self) -> None:
+        """Remove what this run wrote into its folder (all of it if the folder is new)."""
+        if self.before is None:
+            shutil.rmtree(self.run.path, ignore_errors=True)
+            return
+        for child in self.run.path.iterdir() if self.run.path.is_dir() else ():
+            if child not in self.before:
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
 def train(recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> Optional[dict[str, Any]]:

@@ -1,28 +1,30 @@
 """Recipe `vit-cifar10`: a Vision Transformer through the shared backbone on CIFAR-10."""
 from __future__ import annotations
 
-
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import torch
 from torch import Tensor
 
-from ..backbone import Backbone, BackboneConfig
+from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..modalities.cifar import HUB_ID, ImageSplit, load_images
 from ..modalities.images import Augment, ImageBatches, eval_batches
-from ..modalities.streams import step_generator
-from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify, top_k
+from ..modalities.splits import stratified_split
+from ..modalities.streams import Stream, step_generator
+from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.image import ImageTokenizer
-from .base import Parts
+from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
 from .checkpoint import load_weights, model_sha
-from .classify import classifier_parts, print_top_k
+from .classify import classifier_data, load_class_names, ranked, save_class_names
 from .plots import attention_overlays
 from .rundir import WEIGHTS, RunDir
-from .settings import LoopConfig, OptimConfig, sized_backbone
+from .settings import LoopConfig, OptimConfig
+
+TASK = "cifar10"
 
 
 @dataclass
@@ -35,12 +37,21 @@ class ImageDataConfig:
         hub_id: Hugging Face Hub dataset id, used when no local folder is found.
         image_size: expected side of the square images.
         on_wrong_size: "error" (name the record) or "resize" images of another size.
+        val_size: images carved from the training split for validation (class-stratified); checkpoints
+            and presets are chosen on them, the test split is scored once at the end.
+        val_seed: seed of that carving (fixed, so every run validates on the same images).
     """
 
     dir: Optional[str] = None
     hub_id: str = HUB_ID
     image_size: int = 32
     on_wrong_size: Literal["error", "resize"] = "error"
+    val_size: int = 5000
+    val_seed: int = 0
+
+    def validate(self) -> None:
+        if self.val_size < 1:
+            raise ValueError(f"val_size: must be >= 1, got {self.val_size}")
 
 
 @dataclass
@@ -84,7 +95,6 @@ class VitConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    eval_images: int = 2000  # test images scored at each periodic evaluation (the final one scores all)
 
     def validate(self) -> None:
         if self.data.image_size % self.model.patch_size:
@@ -96,43 +106,73 @@ class VitConfig:
             raise ValueError("model.label_smoothing: must be in [0, 1)")
 
 
-def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
-    """Query (CLS + registers) and patch tokens -> full-attention backbone -> linear head."""
-    p, m = cfg.model.patch_size, cfg.model
-    patches = (cfg.data.image_size // p) ** 2
+def vit_head(cfg: VitConfig, num_classes: int) -> TaskHead:
+    """Query (CLS + registers) and patch tokens -> full attention -> linear head."""
+    m = cfg.model
+    patches = (cfg.data.image_size // m.patch_size) ** 2
     queries = (1 if m.pool == "cls" else 0) + m.registers
-    backbone_cfg = sized_backbone(cfg.backbone, max(patches, queries))
-    d = backbone_cfg.dim
-    tokenizers = {"image": ImageTokenizer(p, d, keep=m.patch_keep, stem=m.stem, stem_channels=m.stem_channels)}
-    inputs: tuple[str, ...] = ("image",)
-    if queries:  # build only what the task uses: unused parameters upset DDP
-        tokenizers["query"] = QueryTokenizer(queries, d)
-        inputs = ("query", "image")
-    task = ClassificationTask(d, num_classes, inputs, m.pool, m.label_smoothing)
-    return TzooModel(tokenizers, Backbone(backbone_cfg), task)
+
+    def make(d: int):
+        tokenizers: dict[str, Any] = {"image": ImageTokenizer(m.patch_size, d, keep=m.patch_keep, stem=m.stem,
+                                                              stem_channels=m.stem_channels)}
+        inputs: tuple[str, ...] = ("image",)
+        if queries:  # build only what the task uses: unused parameters upset DDP
+            tokenizers["query"] = QueryTokenizer(queries, d)
+            inputs = ("query", "image")
+        return tokenizers, ClassificationTask(d, num_classes, inputs, m.pool, m.label_smoothing)
+    return TaskHead(max(patches, queries), make, f"--data.image_size={cfg.data.image_size}")
 
 
-def pooled_attention(model: TzooModel, images: Tensor) -> Tensor:
+def make_model(cfg: VitConfig, num_classes: int) -> TzooModel:
+    return build_model(cfg.backbone, {TASK: vit_head(cfg, num_classes)})
+
+
+def pooled_attention(model: TzooModel, images: Tensor, task: str = TASK) -> Tensor:
     """(B, gh, gw): last block's attention from the pooled token(s) to each patch, mean over heads."""
-    tokens, spans = model.tokenize({"image": images})
+    tokens, spans = model.tokenize({"image": images}, task)
     last = model.backbone.attention_maps(tokens, "full")[-1].mean(dim=1)  # (B, N, N)
     a, b = spans[-1]
-    rows = last[:, 0, a:b] if model.task.pool == "cls" else last[:, a:b, a:b].mean(dim=1)
+    rows = last[:, 0, a:b] if model.head(task).pool == "cls" else last[:, a:b, a:b].mean(dim=1)
     gh, gw = model.tokenizers["image"].grid(images.shape[-2], images.shape[-1])
     return rows.reshape(-1, gh, gw)
 
 
-class VitRecipe:
+def carve_validation(train: ImageSplit, size: int, seed: int) -> tuple[ImageSplit, ImageSplit]:
+    """(train, validation): a fixed, seeded, class-stratified `size` images out of the training split,
+    the validation rows in a seeded shuffled order (so any leading part is a fair sample)."""
+    keep, held = stratified_split(train.labels, size, seed)
+    held = held[torch.randperm(len(held), generator=step_generator(seed, Stream.EVAL_PROBE))]
+    part = lambda rows: ImageSplit(train.images[rows], train.labels[rows], train.class_names)  # noqa: E731
+    return part(keep), part(held)
+
+
+def image_data(cfg: VitConfig, train: ImageSplit, val: ImageSplit, test: ImageSplit) -> TaskData:
+    """Training batches (augmented), validation and test scoring, confusion and attention PNGs."""
+    seed, bs, names = cfg.loop.seed, cfg.loop.batch_size, train.class_names
+    source = ImageBatches(train.images, train.labels, bs, seed, cfg.augment, len(names), cfg.model.label_smoothing)
+
+    def split_batches(split: ImageSplit):
+        def batches(rows: Optional[int], rank: int, world: int):
+            return eval_batches(split.images[:rows], split.labels[:rows], max(bs, 256), rank, world)
+        return batches
+
+    def attention_png(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:
+        pick = torch.stack([(val.labels == c).nonzero()[0, 0] for c in val.labels.unique()[:10]])
+        with torch.no_grad():
+            maps = pooled_attention(m, val.images[pick].to(next(m.parameters()).device), task)
+        attention_overlays(val.images[pick], maps, [names[i] for i in val.labels[pick]], run / "attention.png")
+
+    periodic = cfg.loop.eval_batches * bs if cfg.loop.eval_batches else None
+    return classifier_data(source, split_batches(val), split_batches(test), names, periodic, attention_png)
+
+
+class VitRecipe(RecipeBase):
     """ViT image classification on CIFAR-10 (or any parquet image dataset with the same schema)."""
 
     name = "vit-cifar10"
     summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
-
-    def __init__(self, presets: dict[str, Callable[[], VitConfig]]) -> None:
-        self.presets = presets
-
-    def default(self) -> VitConfig:
-        return next(iter(self.presets.values()))()
+    verbs = ("predict", "eval")
+    obsolete = ("eval_images",)
 
     def _splits(self, cfg: VitConfig, is_main: bool, barrier: Callable[[], None]) -> tuple[ImageSplit, ImageSplit]:
         d = cfg.data
@@ -148,61 +188,40 @@ class VitRecipe:
 
     def build(self, cfg: VitConfig, run: RunDir, device: torch.device, is_main: bool,
               barrier: Callable[[], None]) -> Parts:
-        train, test = self._splits(cfg, is_main, barrier)
-        names = train.class_names
-        model = make_model(cfg, len(names))
-        seed, bs = cfg.loop.seed, cfg.loop.batch_size
-        source = ImageBatches(train.images, train.labels, bs, seed, cfg.augment, len(names),
-                              cfg.model.label_smoothing)
-        # A fixed random subset for periodic evaluation (the test parquet is sorted by class).
-        probe = torch.randperm(len(test.labels), generator=step_generator(seed, 5))[:cfg.eval_images].sort().values
-
-        def batches(final: bool, rank: int, world: int):
-            images, labels = (test.images, test.labels) if final else (test.images[probe], test.labels[probe])
-            return eval_batches(images, labels, max(bs, 256), rank, world)
-
-        def attention_png(m: TzooModel, run: RunDir, summary: dict) -> None:
-            pick = torch.stack([probe[test.labels[probe] == c][0] for c in test.labels[probe].unique()[:10]])
-            with torch.no_grad():
-                maps = pooled_attention(m, test.images[pick].to(next(m.parameters()).device))
-            attention_overlays(test.images[pick], maps, [names[i] for i in test.labels[pick]],
-                               run / "attention.png")
-
-        return classifier_parts(model, source, batches, names, attention_png)
+        full, test = self._splits(cfg, is_main, barrier)
+        train, val = carve_validation(full, cfg.data.val_size, cfg.data.val_seed)
+        save_class_names(run, train.class_names, is_main)
+        model = make_model(cfg, len(train.class_names))
+        return Parts(model, {TASK: image_data(cfg, train, val, test)})
 
     # -- using a trained run ---------------------------------------------------------------
-    def load(self, cfg: VitConfig, run: RunDir) -> tuple[TzooModel, list[str]]:
-        names = self._class_names(run)
+    def load(self, cfg: VitConfig, run: RunDir) -> Loaded:
+        names = load_class_names(run)
         model = make_model(cfg, len(names))
         load_weights(model, run / WEIGHTS, model_sha(run))
-        return model.eval(), names
+        return Loaded(model.eval(), {"class_names": names}, run)
 
-    @staticmethod
-    def _class_names(run: RunDir) -> list[str]:
-        from ..storage import read_json
-
-        metrics = read_json(run / "metrics.json", "run metrics (is the run finished?)")
-        per_class = metrics.get("test_per_class_acc") if isinstance(metrics, dict) else None
-        if not isinstance(per_class, dict) or not per_class:
-            raise TzooError(f"{run / 'metrics.json'}: no class names (test_per_class_acc); the run is incomplete")
-        return list(per_class)
-
-    def predict(self, cfg: VitConfig, run: RunDir, paths: list[str]) -> None:
-        model, names = self.load(cfg, run)
-        images = torch.stack([read_image(Path(p), cfg.data.image_size, cfg.data.on_wrong_size) for p in paths])
+    def predict(self, loaded: Loaded, cfg: VitConfig, inputs: list[str], k: int = 5) -> list[dict]:
+        """The k most probable classes of each image file."""
+        size, policy = cfg.data.image_size, cfg.data.on_wrong_size
+        images = torch.stack([read_image(Path(p), size, policy) for p in inputs])
         with torch.no_grad():
-            logits = model({"image": images, "targets": torch.zeros(len(paths), dtype=torch.long)}).outputs["logits"]
-        print_top_k(paths, top_k(logits, names, 5))
+            logits = loaded.model({"image": images}, task=loaded.task).outputs["logits"]
+        return ranked(inputs, logits, loaded.artefacts["class_names"], k)
 
-    def evaluate_run(self, cfg: VitConfig, run: RunDir, overrides: dict[str, str]) -> dict:
+    def evaluate(self, loaded: Loaded, cfg: VitConfig, overrides: dict[str, str]) -> dict:
         """Accuracy on the whole test split (of --data.dir=FOLDER if given)."""
         extra = sorted(set(overrides) - {"data.dir"})
         if extra:
             raise TzooError(f"tzoo eval of an image classifier takes only --data.dir, not --{extra[0]}")
-        model, names = self.load(cfg, run)
-        d = cfg.data
-        test = load_images(overrides.get("data.dir", d.dir), d.hub_id, "test", d.image_size, d.on_wrong_size)
-        sums = classify(model, eval_batches(test.images, test.labels, 256), len(names), torch.device("cpu"))
+        names, d = loaded.artefacts["class_names"], cfg.data
+        folder = overrides.get("data.dir", d.dir)
+        test = load_images(folder, d.hub_id, "test", d.image_size, d.on_wrong_size)
+        if test.class_names != names:
+            raise TzooError(f"{folder or d.hub_id}: its classes {test.class_names[:4]}... differ from the run's "
+                            f"{names[:4]}...; evaluate on data with the classes the model was trained on")
+        sums = classify(loaded.model, eval_batches(test.images, test.labels, 256), len(names), torch.device("cpu"),
+                        loaded.task)
         figures = classification_metrics(sums, names)
         figures.pop("test_confusion")
         return figures
@@ -237,7 +256,8 @@ def _cpu() -> VitConfig:
     return VitConfig(
         backbone=BackboneConfig(dim=128, depth=6, heads=4, mlp_ratio=2.0, bias=True),
         model=VitModelConfig(patch_size=8, pool="cls", label_smoothing=0.1, stem="conv", stem_channels=32),
-        loop=LoopConfig(batch_size=128, max_steps=7000, eval_every=1000, save_every=1000, log_every=100),
+        loop=LoopConfig(batch_size=128, max_steps=7000, eval_every=1000, eval_batches=0, save_every=1000,
+                        log_every=100),
         optim=OptimConfig(lr=2e-3, min_lr=1e-5, warmup_steps=200, weight_decay=0.05, beta2=0.999),
     )
 
@@ -248,10 +268,9 @@ def _gpu() -> VitConfig:
         backbone=BackboneConfig(dim=384, depth=8, heads=6, mlp_ratio=3.0, bias=True, drop_path=0.1),
         model=VitModelConfig(patch_size=4, pool="cls", label_smoothing=0.1),
         augment=Augment(crop_padding=4, flip=True, randaugment="rand-m9-mstd0.5"),
-        loop=LoopConfig(batch_size=512, max_steps=21500, eval_every=2150, save_every=0, log_every=1075,
-                        mixed_precision="bf16", compile=True, workers=12),
+        loop=LoopConfig(batch_size=512, max_steps=21500, eval_every=2150, eval_batches=0, save_every=0,
+                        log_every=1075, mixed_precision="bf16", compile=True, workers=12),
         optim=OptimConfig(lr=1e-3, min_lr=1e-5, warmup_steps=490, weight_decay=0.05, beta2=0.999),
-        eval_images=10000,
     )
 
 

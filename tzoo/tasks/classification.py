@@ -18,19 +18,18 @@ class ClassificationTask(nn.Module):
         dim: backbone width D.
         num_classes: number of classes C.
         inputs: tokenizer names in token-set order, e.g. ("query", "image").
+        pattern: attention pattern of the backbone ("full" for an encoder).
         pool: "cls" = state of the first token of the first input (put a query tokenizer first);
             "mean" = mean over the real (unpadded) tokens of the last input.
         label_smoothing: smoothing for hard integer targets.
     """
 
-    pattern = "full"
-
     def __init__(self, dim: int, num_classes: int, inputs: Sequence[str], pool: str = "cls",
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, pattern: str = "full") -> None:
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool: expected cls or mean, got {pool!r}")
-        self.inputs = tuple(inputs)
+        self.inputs, self.pattern = tuple(inputs), pattern
         self.pool = pool
         self.label_smoothing = label_smoothing
         self.head = nn.Linear(dim, num_classes)
@@ -50,6 +49,8 @@ class ClassificationTask(nn.Module):
     def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
         masks = masks or [None] * len(parts)
         logits = self.head(self.pooled(parts, masks))  # (B, C)
+        if "targets" not in batch:  # prediction
+            return TaskOutput(None, {}, {"logits": logits})
         return classification_output(logits, batch["targets"], self.label_smoothing if self.training else 0.0)
 
 
@@ -64,14 +65,15 @@ def classification_output(logits: Tensor, targets: Tensor, label_smoothing: floa
 
 
 @torch.no_grad()
-def classify(model: nn.Module, batches: Iterable[dict], num_classes: int, device: torch.device) -> dict[str, Tensor]:
-    """Summed loss, counts and the (true x predicted) confusion matrix over `batches`."""
+def classify(model: nn.Module, batches: Iterable[dict], num_classes: int, device: torch.device,
+             task: Optional[str] = None) -> dict[str, Tensor]:
+    """Summed loss, counts and the (true x predicted) confusion matrix of `task` over `batches`."""
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.float64, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     for batch in batches:
-        batch = _to(batch, device)
-        logits = model(batch).outputs["logits"].float()
-        targets = batch["targets"]
+        batch = to_device(batch, device)
+        targets = batch.pop("targets")
+        logits = model(batch, task=task).outputs["logits"].float()
         loss_sum += F.cross_entropy(logits, targets, reduction="sum").double()
         pairs = targets * num_classes + logits.argmax(dim=-1)
         confusion += torch.bincount(pairs, minlength=num_classes ** 2).view(num_classes, num_classes).double()
@@ -97,9 +99,10 @@ def top_k(logits: Tensor, class_names: Sequence[str], k: int = 5) -> list[list[t
     return [[(class_names[j], float(q)) for q, j in zip(pr.tolist(), ix.tolist())] for pr, ix in zip(p, i)]
 
 
-def _to(batch, device):
+def to_device(batch, device):
+    """Tensors of a (nested) batch moved to `device`."""
     if torch.is_tensor(batch):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
-        return {k: _to(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device) for k, v in batch.items()}
     return batch

@@ -1,8 +1,7 @@
 """Language modelling: next-token head and loss, scoring, and sampling with or without a KV cache."""
 from __future__ import annotations
 
-import math
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,13 +18,14 @@ class LanguageModelTask(nn.Module):
         dim: backbone width D.
         vocab_size: number of token ids V.
         tied: an embedding whose weight the output head shares (weight tying), or None.
+        inputs: the tokenizer of the text (one input).
+        pattern: "causal" (a decoder).
     """
 
-    inputs = ("text",)
-    pattern = "causal"
-
-    def __init__(self, dim: int, vocab_size: int, tied: Optional[nn.Embedding] = None) -> None:
+    def __init__(self, dim: int, vocab_size: int, tied: Optional[nn.Embedding] = None,
+                 inputs: Sequence[str] = ("text",), pattern: str = "causal") -> None:
         super().__init__()
+        self.inputs, self.pattern = tuple(inputs), pattern
         self.head = nn.Linear(dim, vocab_size, bias=False)
         if tied is not None:
             self.head.weight = tied.weight
@@ -35,30 +35,28 @@ class LanguageModelTask(nn.Module):
     def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
         h = parts[-1]  # (B, T, D)
         logits = self.head(h)  # (B, T, V)
+        if "targets" not in batch:  # prediction
+            return TaskOutput(None, {}, {"logits": logits})
         targets = batch["targets"]  # (B, T), -1 = ignore
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
         return TaskOutput(loss, {"loss": loss.detach()}, {"logits": logits})
 
 
 @torch.no_grad()
-def score(model: TzooModel, batches: Iterable[dict], device: torch.device) -> tuple[Tensor, Tensor]:
-    """Summed next-token loss (nats) and number of scored tokens over `batches`."""
+def score(model: TzooModel, batches: Iterable[dict], device: torch.device,
+          task: Optional[str] = None) -> tuple[Tensor, Tensor]:
+    """Summed next-token loss (nats) of `task` and number of scored tokens over `batches`."""
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.float64, device=device)
     for batch in batches:
         batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(batch).outputs["logits"]  # (B, T, V)
-        targets = batch["targets"]
+        targets = batch.pop("targets")
+        logits = model(batch, task=task).outputs["logits"]  # (B, T, V)
         losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1,
                                  reduction="sum")
         total += losses.double()
         count += (targets != -1).sum()
     return total, count
-
-
-def bits(loss_nats: float) -> float:
-    """Nats -> bits."""
-    return loss_nats / math.log(2)
 
 
 def _pick(logits: Tensor, temperature: float, top_k: int, generator: Optional[torch.Generator]) -> Tensor:
@@ -73,17 +71,18 @@ def _pick(logits: Tensor, temperature: float, top_k: int, generator: Optional[to
     return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
 
 
-def _logits(model: TzooModel, ids: Tensor, start: int = 0, cache=None) -> Tensor:
-    tokens = model.tokenizers["text"](ids, start=start)
+def _logits(model: TzooModel, task: Optional[str], ids: Tensor, start: int = 0, cache=None) -> Tensor:
+    head = model.head(task)
+    tokens = model.tokenizers[head.inputs[-1]](ids, start=start)
     h = model.backbone(tokens, "causal", cache=cache)  # (B, T, D)
-    return model.task.head(h[:, -1])  # (B, V)
+    return head.head(h[:, -1])  # (B, V)
 
 
 @torch.inference_mode()
 def generate(model: TzooModel, ids: Tensor, max_new_tokens: int, block_size: int,
              temperature: float = 1.0, top_k: int = 0, use_cache: bool = True,
-             generator: Optional[torch.Generator] = None) -> Tensor:
-    """Extend `ids` (B, T0) by `max_new_tokens` sampled tokens; returns (B, T0 + new).
+             generator: Optional[torch.Generator] = None, task: Optional[str] = None) -> Tensor:
+    """Extend `ids` (B, T0) by `max_new_tokens` tokens sampled from `task`; returns (B, T0 + new).
 
     Without a cache every step re-runs the last `block_size` tokens. With the cache each step
     runs one token; when the window is full the cache is refilled from the last half window,
@@ -94,12 +93,12 @@ def generate(model: TzooModel, ids: Tensor, max_new_tokens: int, block_size: int
         raise ValueError("generate needs at least one prompt token")
     if not use_cache:
         for _ in range(max_new_tokens):
-            nxt = _pick(_logits(model, ids[:, -block_size:]), temperature, top_k, generator)
+            nxt = _pick(_logits(model, task, ids[:, -block_size:]), temperature, top_k, generator)
             ids = torch.cat([ids, nxt], dim=1)
         return ids
     cache = model.backbone.new_cache(ids.shape[0], block_size)
     ctx = ids[:, -block_size:]
-    logits = _logits(model, ctx, 0, cache)
+    logits = _logits(model, task, ctx, 0, cache)
     for i in range(max_new_tokens):
         nxt = _pick(logits, temperature, top_k, generator)
         ids = torch.cat([ids, nxt], dim=1)
@@ -107,7 +106,7 @@ def generate(model: TzooModel, ids: Tensor, max_new_tokens: int, block_size: int
             break
         if cache.room() == 0:
             cache.reset()
-            logits = _logits(model, ids[:, -(block_size // 2 or 1):], 0, cache)
+            logits = _logits(model, task, ids[:, -(block_size // 2 or 1):], 0, cache)
         else:
-            logits = _logits(model, nxt, cache.length, cache)
+            logits = _logits(model, task, nxt, cache.length, cache)
     return ids

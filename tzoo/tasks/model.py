@@ -1,4 +1,4 @@
-"""TzooModel: tokenizers -> one token set -> backbone -> task head."""
+"""TzooModel: named tokenizers -> one token set -> the shared backbone -> named task heads."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -11,36 +11,55 @@ from .output import TaskOutput
 
 
 class TzooModel(nn.Module):
-    """Wires named tokenizers, the shared backbone and a task.
+    """Wires named tokenizers, the shared backbone and one or more named tasks.
 
-    The task declares `inputs` (tokenizer names, in the order their tokens enter the set) and
-    `pattern` (attention pattern). With pattern "prefix", every input before the last one is
-    the bidirectional prefix.
+    Each task declares `inputs` (tokenizer names, in the order their tokens enter the set) and
+    `pattern` (attention pattern) as constructor arguments. With pattern "prefix", every input
+    before the last one is the bidirectional prefix.
 
     Args:
         tokenizers: name -> module mapping a batch entry to a TokenSet.
         backbone: the shared transformer.
-        task: head + loss; `forward(parts, batch, masks) -> TaskOutput` where parts are the
+        tasks: name -> head + loss, `forward(parts, batch, masks) -> TaskOutput`, where parts are the
             backbone states of each input, (B, N_i, D), and masks their padding masks (or None).
+            Without targets in the batch a task returns outputs and `loss=None` (prediction).
     """
 
-    def __init__(self, tokenizers: Mapping[str, nn.Module], backbone: Backbone, task: nn.Module) -> None:
+    def __init__(self, tokenizers: Mapping[str, nn.Module], backbone: Backbone,
+                 tasks: Mapping[str, nn.Module]) -> None:
         super().__init__()
-        missing = [n for n in task.inputs if n not in tokenizers]
-        if missing:
-            raise ValueError(f"task needs tokenizers {missing} that were not given")
+        if not tasks:
+            raise ValueError("a model needs at least one task")
+        for name, task in tasks.items():
+            missing = [n for n in task.inputs if n not in tokenizers]
+            if missing:
+                raise ValueError(f"task {name!r} needs tokenizers {missing} that were not given")
         self.tokenizers = nn.ModuleDict(dict(tokenizers))
         self.backbone = backbone
-        self.task = task
+        self.tasks = nn.ModuleDict(dict(tasks))
 
-    def tokenize(self, batch: Mapping[str, Any]) -> tuple[TokenSet, list[tuple[int, int]]]:
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.tasks)
+
+    def head(self, task: Optional[str] = None) -> nn.Module:
+        """The task called `task`; None means the only one."""
+        if task is None:
+            if len(self.tasks) != 1:
+                raise ValueError(f"this model has tasks {self.task_names}; name one")
+            return next(iter(self.tasks.values()))
+        if task not in self.tasks:
+            raise KeyError(f"no task {task!r}; tasks: {self.task_names}")
+        return self.tasks[task]
+
+    def tokenize(self, batch: Mapping[str, Any], task: Optional[str] = None) -> tuple[TokenSet, list[tuple[int, int]]]:
         """One joint token set from the task's inputs, plus each input's span.
 
         A batch entry that is a mapping is passed as keyword arguments; tokenizers with
         `needs_input = False` (learned queries) get the batch size and device instead.
         """
         sets, pending = [], []
-        for name in self.task.inputs:
+        for name in self.head(task).inputs:
             tok = self.tokenizers[name]
             if not getattr(tok, "needs_input", True):
                 pending.append(len(sets))
@@ -56,22 +75,24 @@ class TzooModel(nn.Module):
             return sets[0], [(0, sets[0].embeds.shape[1])]
         return TokenSet.cat(sets)
 
-    def prefix_len(self, tokens: TokenSet, spans: list[tuple[int, int]]) -> Optional[Tensor]:
-        if self.task.pattern != "prefix":
+    def prefix_len(self, tokens: TokenSet, spans: list[tuple[int, int]], pattern: str) -> Optional[Tensor]:
+        if pattern != "prefix":
             return None
         b = tokens.embeds.shape[0]
         return torch.full((b,), spans[-1][0], dtype=torch.long, device=tokens.embeds.device)
 
-    def encode(self, batch: Mapping[str, Any]) -> tuple[list[Tensor], list[Optional[Tensor]]]:
+    def encode(self, batch: Mapping[str, Any], task: Optional[str] = None
+               ) -> tuple[list[Tensor], list[Optional[Tensor]]]:
         """Backbone states of each input [(B, N_i, D), ...] and their padding masks [(B, N_i) or None]."""
-        tokens, spans = self.tokenize(batch)
-        h = self.backbone(tokens, self.task.pattern, self.prefix_len(tokens, spans))  # (B, N, D)
+        tokens, spans = self.tokenize(batch, task)
+        pattern = self.head(task).pattern
+        h = self.backbone(tokens, pattern, self.prefix_len(tokens, spans, pattern))  # (B, N, D)
         masks = split(tokens.mask.unsqueeze(-1), spans) if tokens.mask is not None else [None] * len(spans)
         return split(h, spans), [m.squeeze(-1) if m is not None else None for m in masks]
 
-    def forward(self, batch: Mapping[str, Any]) -> TaskOutput:
-        parts, masks = self.encode(batch)
-        return self.task(parts, batch, masks)
+    def forward(self, batch: Mapping[str, Any], task: Optional[str] = None) -> TaskOutput:
+        parts, masks = self.encode(batch, task)
+        return self.head(task)(parts, batch, masks)
 
 
 def shared_free_state(model: nn.Module) -> dict[str, Tensor]:

@@ -1,0 +1,76 @@
+"""The Python API: open a run directory and use it as the CLI does.
+
+    import tzoo
+    lm = tzoo.load("runs/char-lm")
+    print(lm.generate("ROMEO:", max_new_tokens=100))
+    vit = tzoo.load("runs/vit")
+    vit.predict(["cat.png"])          # [{"input": "cat.png", "top": [("cat", 0.91), ...]}]
+    vit.evaluate()                    # {"test_acc": ..., ...}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .config import from_dict
+from .errors import TzooError
+from .recipes import get_recipe
+from .recipes.base import Loaded, Recipe
+from .recipes.rundir import CONFIG, RunDir
+from .tasks import TzooModel
+
+
+def open_run(path: str | Path) -> tuple[Recipe, Any, RunDir]:
+    """(recipe, config, run) of an existing run directory (finished or not)."""
+    run = RunDir.open(path)
+    name, data = run.load_config()
+    recipe = get_recipe(name)
+    for key in getattr(recipe, "obsolete", ()):  # keys of configs older than the current format
+        data.pop(key, None)
+    cfg = from_dict(recipe.default(), data, source=str(run / CONFIG))
+    return recipe, cfg, run
+
+
+class Trained:
+    """A run directory loaded for use: its model, artefacts and the verbs its recipe declares."""
+
+    def __init__(self, recipe: Recipe, cfg: Any, run: RunDir, loaded: Loaded) -> None:
+        self.recipe, self.cfg, self.run, self.loaded = recipe, cfg, run, loaded
+
+    @property
+    def model(self) -> TzooModel:
+        return self.loaded.model
+
+    @property
+    def artefacts(self) -> dict[str, Any]:
+        return self.loaded.artefacts
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return tuple(self.recipe.verbs)
+
+    def generate(self, prompt: Optional[str] = None, **options: Any) -> str:
+        """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache."""
+        return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
+
+    def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
+        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]})."""
+        if not inputs:
+            raise TzooError("predict needs at least one input")
+        return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)
+
+    def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:
+        """Figures on the run's evaluation data, or on other data given as config overrides."""
+        return self._verb("eval").evaluate(self.loaded, self.cfg, dict(overrides or {}))
+
+    def _verb(self, verb: str) -> Recipe:
+        if verb not in self.recipe.verbs:
+            has = ", ".join(self.recipe.verbs) or "none"
+            raise TzooError(f"{self.run.path}: recipe {self.recipe.name} has no `{verb}`; its verbs: {has}")
+        return self.recipe
+
+
+def load(path: str | Path) -> Trained:
+    """Open a run directory (finished or not) with its weights, ready to generate / predict / evaluate."""
+    recipe, cfg, run = open_run(path)
+    return Trained(recipe, cfg, run, recipe.load(cfg, run))
