@@ -2,7 +2,7 @@
 
     python benchmarks/audio_fsdd.py                         # 7 splits x 2 models: hours on 2 CPU cores
     python benchmarks/audio_fsdd.py --splits official --models transformer
-    python benchmarks/audio_fsdd.py --preset default        # the faster preset (linear slice tokens)
+    python benchmarks/audio_fsdd.py --preset fast           # the faster preset (linear slice tokens)
     python benchmarks/audio_fsdd.py -- --loop.max_steps=3000  # overrides for both models after `--`
     python benchmarks/audio_fsdd.py --side-by-side          # both models at once, one core each
     python benchmarks/audio_fsdd.py --seeds 0,1,2           # each model and split three times, averaged
@@ -74,7 +74,7 @@ class LogMelCnn(nn.Module):
         self.head = nn.Linear(widths[-1], num_classes)
         self.label_smoothing = label_smoothing
 
-    def forward(self, batch: dict) -> TaskOutput:
+    def forward(self, batch: dict, task: Optional[str] = None) -> TaskOutput:
         x, frames = self.logmel(**batch["audio"])  # (B, M, T), (B, T)
         b, _, t = x.shape
         h = x.view(b, -1, self.logmel.cfg.n_mels, t)  # (B, 1 or 2, M, T)
@@ -87,6 +87,8 @@ class LogMelCnn(nn.Module):
                 h = block(h) * m  # (B, C, M', T')
         pooled = (h * m).sum(dim=(2, 3)) / (m.sum(dim=(2, 3)) * h.shape[2])  # (B, C)
         logits = self.head(self.dropout(pooled))  # (B, K)
+        if "targets" not in batch:
+            return TaskOutput(None, {}, {"logits": logits})
         return classification_output(logits, batch["targets"], self.label_smoothing if self.training else 0.0)
 
 
@@ -187,7 +189,7 @@ def read_run(run: RunDir) -> Optional[tuple[str, AudioConfig, dict]]:
     if model is None:
         print(f"skipping {run.path}: not an audio-fsdd run")
         return None
-    cfg = from_dict(AUDIO_FSDD.presets["default"](), data, source=str(run / CONFIG))
+    cfg = from_dict(AUDIO_FSDD.default(), data, source=str(run / CONFIG))
     metrics = read_json(run / METRICS, "run metrics")
     if not isinstance(metrics, dict) or metrics.get("step") != cfg.loop.max_steps:
         print(f"skipping {run.path}: not finished")

@@ -23,6 +23,7 @@ tzoo train --resume DIR [--loop.max_steps=N]
 tzoo sample DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--no-cache]
 tzoo eval DIR [--section.key=value ...]     figures as JSON on the last line (other data: --data.path=FILE, --data.dir=DIR)
 tzoo predict DIR FILE [FILE ...]            top classes for images / clips
+tzoo collect ENV --out DATASET_ID [--policy P] [--episodes N] [--seed S]   gymnasium episodes into a local Minari dataset
 Multi-process: `accelerate launch -m tzoo train ...` or `torchrun --nproc_per_node N -m tzoo train ...`."""
 
 
@@ -119,7 +120,13 @@ def _load_for(path: str, verb: str, hint: str):
     return load(path)
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "predict": cmd_predict}
+def cmd_collect(args: Sequence[str]) -> int:
+    from .control.collect import cmd_collect as collect
+
+    return collect(list(args))
+
+
+COMMANDS = {"list": cmd_list, "collect": cmd_collect, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "predict": cmd_predict}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

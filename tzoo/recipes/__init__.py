@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from ..errors import TzooError
 from .audio import AUDIO_FSDD
+from .dt import DT
 from .lm import BPE_LM, CHAR_LM
 from .vit import VIT_CIFAR10
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD)}
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT)}
 
 
 def get_recipe(name: str):

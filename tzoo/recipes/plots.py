@@ -78,3 +78,28 @@ def attention_overlays(images, maps, titles: Sequence[str], path: Path) -> None:
             ax.axis("off")
     fig.suptitle("what the pooled token attends to (last block, mean over heads)", fontsize=8)
     _save(fig, path)
+
+
+def returns_vs_targets(table: Sequence[dict], path: Path, ref: tuple = (None, None), title: str = "") -> None:
+    """Achieved return (mean +- std over episodes) against the target return each rollout was given.
+
+    Args:
+        table: rows {"target", "return_mean", "return_std"}.
+        ref: (ref_min_score, ref_max_score) drawn as horizontal lines when known.
+    """
+    rows = sorted(table, key=lambda r: r["target"])
+    x = [r["target"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.errorbar(x, [r["return_mean"] for r in rows], yerr=[r["return_std"] for r in rows], marker="o",
+                capsize=3, label="achieved")
+    ax.plot(x, x, ls="--", color="gray", label="achieved = target")
+    for value, name in zip(ref, ("random", "expert")):
+        if value is not None:
+            ax.axhline(value, color="tab:red" if name == "random" else "tab:green", lw=0.8, label=name)
+    ax.set_xlabel("target return")
+    ax.set_ylabel("achieved return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,1 @@
+"""Offline control data: environments, behaviour policies, Minari collection and training windows."""

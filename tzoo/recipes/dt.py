@@ -1,0 +1,320 @@
+"""Recipe `dt`: a Decision Transformer (or behaviour cloning, `--task.kind=bc`) on a Minari dataset.
+
+Steps -> TrajectoryTokenizer (return-to-go, state, action tokens; the timestep is the position of
+all three) -> backbone with the causal pattern -> action from each state token. Checkpoints are
+chosen on the action loss of held-out episodes; the policy is then scored once, online, in the
+dataset's own evaluation environment, conditioned on one or more target returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..backbone import BackboneConfig
+from ..errors import TzooError
+from ..modalities.streams import Stream, step_generator
+from ..tasks import TzooModel
+from ..tasks.decision import ActionTask
+from ..tokenizers.trajectory import TrajectoryTokenizer
+from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
+from .checkpoint import load_weights, model_sha
+from .plots import returns_vs_targets
+from .rundir import WEIGHTS, RunDir
+from .settings import LoopConfig, OptimConfig
+
+TASK = "control"
+STATS = "state_stats.json"
+
+
+@dataclass
+class DTDataConfig:
+    """The offline dataset.
+
+    Attributes:
+        dataset: a local Minari dataset id (`tzoo collect` makes them; `minari download` fetches D4RL's).
+        top_pct: train on the best this fraction of episodes by return (%BC); 1 = all.
+        context: K, the steps the model sees at once.
+        return_scale: returns-to-go are divided by this; 0 = the largest absolute episode return.
+        val_fraction: episodes held out (seeded) to choose the checkpoint by action loss.
+    """
+
+    dataset: str = "tzoo/cartpole/mixed-v0"
+    top_pct: float = 1.0
+    context: int = 20
+    return_scale: float = 0.0
+    val_fraction: float = 0.05
+
+    def validate(self) -> None:
+        if not 0.0 < self.top_pct <= 1.0:
+            raise ValueError(f"top_pct: must be in (0, 1], got {self.top_pct}")
+        if self.context < 1:
+            raise ValueError(f"context: must be >= 1, got {self.context}")
+        if self.return_scale < 0:
+            raise ValueError(f"return_scale: must be >= 0, got {self.return_scale}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction: must be in (0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class DTTaskConfig:
+    """kind: "dt" (return-conditioned, three tokens a step) or "bc" (behaviour cloning, state and action)."""
+
+    kind: Literal["dt", "bc"] = "dt"
+
+
+@dataclass
+class DTEvalConfig:
+    """Online evaluation (at the end of training and by `tzoo eval`).
+
+    Attributes:
+        targets: target returns to condition on; empty = the dataset's ref_max_score (else its best return).
+        episodes: episodes per target.
+        num_envs: episodes run at once (one batched forward per step).
+        seed: episode i starts from environment seed (seed, i): every method meets the same starts.
+        use_cache: the KV cache (exact; see tzoo.control.evaluate.rollout).
+        max_steps: cut episodes at this many steps (None = the environment's own limit).
+    """
+
+    targets: tuple[float, ...] = ()
+    episodes: int = 50
+    num_envs: int = 25
+    seed: int = 0
+    use_cache: bool = True
+    max_steps: Optional[int] = None
+
+    def validate(self) -> None:
+        if self.episodes < 1 or self.num_envs < 1:
+            raise ValueError(f"episodes: episodes and num_envs must be >= 1, got {self.episodes}, {self.num_envs}")
+
+
+@dataclass
+class DTConfig:
+    data: DTDataConfig = field(default_factory=DTDataConfig)
+    task: DTTaskConfig = field(default_factory=DTTaskConfig)
+    eval: DTEvalConfig = field(default_factory=DTEvalConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+def dt_head(cfg: DTConfig, stats: dict) -> TaskHead:
+    """Trajectory tokens -> causal backbone -> action head; positions = the episode's timesteps."""
+    from ..control.spaces import ActionSpec
+
+    action, horizon, kind = ActionSpec.from_dict(stats["action"]), int(stats["max_timestep"]), cfg.task.kind
+
+    def make(dim: int):
+        tok = TrajectoryTokenizer(len(stats["state_mean"]), action, dim, horizon, use_returns=kind == "dt")
+        return {"trajectory": tok}, ActionTask(dim, action, kind=kind)
+    return TaskHead(horizon, make, f"the episode length of {cfg.data.dataset}")
+
+
+def make_model(cfg: DTConfig, stats: dict) -> TzooModel:
+    return build_model(cfg.backbone, {TASK: dt_head(cfg, stats)})
+
+
+def dataset_stats(cfg: DTDataConfig, episodes: Any, env: Any) -> dict:
+    """What the model and its evaluation need besides weights: normalisation, scales, spaces, references."""
+    from ..control.episodes import state_stats
+
+    mean, std = state_stats(episodes)
+    limit = getattr(env.spec, "max_episode_steps", None) if env.spec is not None else None
+    scale = cfg.return_scale or float(np.abs(episodes.returns).max()) or 1.0
+    return {"dataset": cfg.dataset, "state_mean": mean.tolist(), "state_std": std.tolist(), "return_scale": scale,
+            "action": episodes.action_space.to_dict(), "max_timestep": int(max(limit or 0, episodes.lengths.max())),
+            "ref_min_score": episodes.ref_min_score, "ref_max_score": episodes.ref_max_score,
+            "best_return": float(episodes.returns.max())}
+
+
+def split_episodes(episodes: Any, fraction: float, top_pct: float) -> tuple[Any, Any]:
+    """(train, validation): a seeded `fraction` of the episodes held out, then each side cut to its
+    best `top_pct` by return (%BC)."""
+    from ..control.episodes import top_fraction
+
+    n = len(episodes)
+    if n < 2:
+        raise TzooError(f"{episodes.dataset_id}: needs at least 2 episodes (one to validate on), has {n}")
+    held = max(1, round(n * fraction))
+    order = torch.randperm(n, generator=step_generator(0, Stream.VAL_SPLIT)).tolist()
+    val, train = sorted(order[:held]), sorted(order[held:])
+    return top_fraction(episodes.select(train), top_pct), top_fraction(episodes.select(val), top_pct)
+
+
+def targets_of(cfg: DTEvalConfig, stats: dict) -> list[float]:
+    if cfg.targets:
+        return list(cfg.targets)
+    best = stats["ref_max_score"] if stats["ref_max_score"] is not None else stats["best_return"]
+    return [float(best)]
+
+
+def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: dict, make_env: Callable,
+                  ecfg: DTEvalConfig) -> dict[str, Any]:
+    """Rollouts per target return: mean +- std return, normalised score, env steps/s; the first
+    target's figures also as `return_mean` / `normalized_score`."""
+    from ..control.evaluate import normalized_score, rollout
+
+    head = model.head(task)
+    rows = []
+    for target in targets_of(ecfg, stats):
+        r = rollout(model.tokenizers[head.inputs[0]], model.backbone, head, make_env, ecfg.episodes, target,
+                    stats["return_scale"], stats["state_mean"], stats["state_std"], cfg.data.context, ecfg.seed,
+                    ecfg.num_envs, ecfg.use_cache, ecfg.max_steps, next(model.parameters()).device)
+        row = {"target": target, "return_mean": r["return_mean"], "return_std": r["return_std"],
+               "length_mean": r["length_mean"], "episodes": len(r["returns"]), "env_steps_per_s": r["env_steps_per_s"]}
+        lo, hi = stats["ref_min_score"], stats["ref_max_score"]
+        if lo is not None and hi is not None and hi != lo:
+            scores = normalized_score(np.asarray(r["returns"]), lo, hi)
+            row.update(normalized_score=float(scores.mean()), normalized_std=float(scores.std()))
+        rows.append(row)
+    first = rows[0]
+    out = {"return_mean": first["return_mean"], "return_std": first["return_std"], "targets": rows}
+    if "normalized_score" in first:
+        out["normalized_score"] = first["normalized_score"]
+    return out
+
+
+def check_env(env: Any, stats: dict, where: str) -> None:
+    """The environment's spaces must be the ones the run was trained on."""
+    from ..control.spaces import ActionSpec
+
+    obs = int(np.prod(env.observation_space.shape or (0,)))
+    try:
+        action = ActionSpec.from_space(env.action_space).to_dict()
+    except ValueError:
+        action = str(env.action_space)
+    if obs != len(stats["state_mean"]) or action != stats["action"]:
+        raise TzooError(f"{where}: the environment has {obs} observation values and actions {action}, the run was "
+                        f"trained on {len(stats['state_mean'])} and {stats['action']}; evaluate on its own dataset")
+
+
+def env_maker(dataset_id: str, stats: dict) -> Callable:
+    """A function making the dataset's evaluation environment (checked once against the run)."""
+    from ..control.episodes import open_dataset, recover_env
+
+    dataset = open_dataset(dataset_id)
+    probe = recover_env(dataset, eval_env=True)
+    check_env(probe, stats, dataset_id)
+    probe.close()
+    return lambda: recover_env(dataset, eval_env=True)
+
+
+def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable) -> TaskData:
+    """Training windows; action loss on held-out episodes; online returns at the end; the target PNG."""
+    from ..control.windows import TrajectoryBatches
+
+    d, loop = cfg.data, cfg.loop
+    args = (stats["state_mean"], stats["state_std"], stats["return_scale"])
+    source = TrajectoryBatches(train, d.context, loop.batch_size, loop.seed, *args)
+    held = TrajectoryBatches(val, d.context, loop.batch_size, loop.seed, *args)
+
+    def validate(m: TzooModel, task: str, final: bool, rank: int, world: int) -> dict[str, Tensor]:
+        n = loop.eval_batches
+        batches = held.tiling(rank, world) if final or not n else (held.batch(i, rank, world) for i in range(n))
+        return action_loss(m, task, batches)
+
+    def score(m: TzooModel, task: str, rank: int, world: int) -> dict[str, Tensor]:
+        table = torch.zeros(len(targets_of(cfg.eval, stats)), len(COLUMNS), dtype=torch.float64)
+        if rank == 0:  # rollouts run on the main process; the others add zeros
+            rows = online_scores(m, task, cfg, stats, make_env, cfg.eval)["targets"]
+            table = torch.tensor([[float(r.get(c, float("nan"))) for c in COLUMNS] for r in rows], dtype=torch.float64)
+        return {"online": table}
+
+    def finish(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:
+        if summary.get("targets"):
+            returns_vs_targets(summary["targets"], run / "returns.png", (stats["ref_min_score"], stats["ref_max_score"]),
+                               f"{cfg.task.kind} on {d.dataset}")
+
+    return TaskData(source, validate, lambda sums: {"val_loss": float(sums["loss_sum"] / sums["steps"].clamp(min=1))},
+                    test=score, summarize_test=online_summary, finish=finish)
+
+
+COLUMNS = ("target", "return_mean", "return_std", "length_mean", "episodes", "env_steps_per_s", "normalized_score",
+           "normalized_std")
+
+
+def online_summary(sums: dict[str, Tensor]) -> dict[str, Any]:
+    """The per-target table of `online_scores` back from its tensor form (summed over processes)."""
+    rows = [{c: (int(v) if c == "episodes" else float(v)) for c, v in zip(COLUMNS, row.tolist()) if v == v}
+            for row in sums["online"]]
+    out: dict[str, Any] = {"return_mean": rows[0]["return_mean"], "return_std": rows[0]["return_std"], "targets": rows}
+    if "normalized_score" in rows[0]:
+        out["normalized_score"] = rows[0]["normalized_score"]
+    return out
+
+
+@torch.no_grad()
+def action_loss(model: TzooModel, task: str, batches) -> dict[str, Tensor]:
+    """Summed per-step action loss and the number of real steps over `batches`."""
+    device = next(model.parameters()).device
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    steps = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in batches:
+        batch = {"trajectory": {k: v.to(device) for k, v in batch["trajectory"].items()}}
+        out = model(batch, task=task)
+        n = batch["trajectory"]["mask"].sum()
+        total += out.loss.double() * n
+        steps += n
+    return {"loss_sum": total, "steps": steps}
+
+
+class DecisionTransformerRecipe(RecipeBase):
+    """Offline RL on a Minari dataset: Decision Transformer, BC or %BC in one recipe."""
+
+    name = "dt"
+    summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
+    verbs = ("eval",)
+
+    def build(self, cfg: DTConfig, run: RunDir, device: torch.device, is_main: bool,
+              barrier: Callable[[], None]) -> Parts:
+        from ..control.episodes import load_episodes, open_dataset, recover_env
+
+        dataset = open_dataset(cfg.data.dataset)
+        episodes = load_episodes(dataset)
+        env = recover_env(dataset, eval_env=True)
+        stats = dataset_stats(cfg.data, episodes, env)
+        env.close()
+        train, val = split_episodes(episodes, cfg.data.val_fraction, cfg.data.top_pct)
+        if is_main:
+            run.save_json(STATS, stats)
+        model = make_model(cfg, stats)
+        return Parts(model, {TASK: dt_data(cfg, train, val, stats, env_maker(cfg.data.dataset, stats))})
+
+    def load(self, cfg: DTConfig, run: RunDir) -> Loaded:
+        stats = run.load_json(STATS, "dataset statistics")
+        model = make_model(cfg, stats)
+        load_weights(model, run / WEIGHTS, model_sha(run))
+        return Loaded(model.eval(), {"stats": stats}, run)
+
+    def evaluate(self, loaded: Loaded, cfg: DTConfig, overrides: dict[str, str]) -> dict:
+        """Online returns per target: --eval.targets=100,200 --eval.episodes=N --eval.seed=S ...;
+        the achieved-vs-target PNG goes to the run directory as eval_returns.png."""
+        from ..config import apply_overrides
+
+        extra = sorted(k for k in overrides if not k.startswith("eval."))
+        if extra:
+            raise TzooError(f"tzoo eval of {self.name} takes only --eval.* keys, not --{extra[0]}")
+        cfg = apply_overrides(cfg, overrides)
+        stats = loaded.artefacts["stats"]
+        scores = online_scores(loaded.model, loaded.task, cfg, stats, env_maker(stats["dataset"], stats), cfg.eval)
+        if loaded.run is not None:
+            returns_vs_targets(scores["targets"], loaded.run / "eval_returns.png",
+                               (stats["ref_min_score"], stats["ref_max_score"]), f"{cfg.task.kind} on {stats['dataset']}")
+        return {"dataset": stats["dataset"], **scores}
+
+
+def _cpu() -> DTConfig:
+    """The Decision Transformer paper's shape (3 blocks of 128, one head, K = 20, dropout 0.1) for a
+    few minutes on a 2-core CPU."""
+    return DTConfig(
+        backbone=BackboneConfig(dim=128, depth=3, heads=1, mlp_ratio=4.0, dropout=0.1, bias=True),
+        loop=LoopConfig(batch_size=64, max_steps=3000, eval_every=500, eval_batches=10, save_every=500,
+                        log_every=100),
+        optim=OptimConfig(lr=6e-4, min_lr=6e-5, warmup_steps=200, weight_decay=1e-4, grad_clip=0.25),
+    )
+
+
+DT = DecisionTransformerRecipe({"cpu": _cpu})
