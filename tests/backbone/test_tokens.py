@@ -30,3 +30,15 @@ def test_interleave_orders_steps():
     assert woven.type_ids[0].tolist() == [4, 5, 6] * 3
     assert woven.positions[0].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert torch.equal(woven.embeds[0, 4], s.embeds[0, 1])
+
+
+def test_interleave_weaves_masks_types_and_positions():
+    b, t, d = 2, 3, 4
+    masks = [torch.tensor([[True, True, False], [True, False, False]]), None]
+    sets = [TokenSet.of(torch.randn(b, t, d), k, torch.arange(t) + 10 * k, masks[k]) for k in range(2)]
+    joint = TokenSet.interleave(sets)
+    assert joint.embeds.shape == (b, 2 * t, d)
+    assert torch.equal(joint.embeds[:, 0::2], sets[0].embeds) and torch.equal(joint.embeds[:, 1::2], sets[1].embeds)
+    assert joint.type_ids[0].tolist() == [0, 1, 0, 1, 0, 1]
+    assert joint.positions[0].tolist() == [0, 10, 1, 11, 2, 12]
+    assert joint.mask.tolist() == [[True, True, True, True, False, True], [True, True, False, True, False, True]]

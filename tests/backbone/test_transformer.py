@@ -126,3 +126,30 @@ def test_attention_maps_are_distributions(backbone):
     assert len(maps) == CFG.depth and maps[0].shape == (2, 4, 5, 5)
     assert torch.allclose(maps[0].sum(-1), torch.ones(2, 4, 5), atol=1e-5)
     assert maps[0][0, 0, 0, 1:].abs().sum() == 0  # causal: first token sees only itself
+
+
+def test_prefix_pattern_with_kv_cache_matches_full_recompute(backbone):
+    """A prefix decoder: encode the prefix (bidirectional) into the cache, then decode causally."""
+    x = torch.randn(2, 9, 32)
+    prefix = torch.tensor([4, 4])
+    full = backbone(tokens(x), "prefix", prefix_len=prefix)
+    cache = backbone.new_cache(2, 16)
+    outs = [backbone(TokenSet.of(x[:, :4], 0, torch.arange(4)), "prefix", prefix_len=prefix, cache=cache)]
+    for t in range(4, 9):
+        outs.append(backbone(TokenSet.of(x[:, t:t + 1], 0, torch.tensor([t])), "prefix", prefix_len=prefix,
+                             cache=cache))
+    assert torch.allclose(torch.cat(outs, dim=1), full, atol=1e-5)
+
+
+def test_prefix_pattern_with_padded_prefix_and_cache(backbone):
+    """Padding inside the prefix stays invisible on the cached path too."""
+    x = torch.randn(1, 6, 32)
+    mask = torch.tensor([[True, True, False, True, True, True]])
+    prefix = torch.tensor([3])
+    full = backbone(tokens(x, mask), "prefix", prefix_len=prefix)
+    cache = backbone.new_cache(1, 8)
+    head = backbone(TokenSet.of(x[:, :3], 0, torch.arange(3), mask[:, :3]), "prefix", prefix_len=prefix, cache=cache)
+    tail = [backbone(TokenSet.of(x[:, t:t + 1], 0, torch.tensor([t])), "prefix", prefix_len=prefix, cache=cache)
+            for t in range(3, 6)]
+    got = torch.cat([head, *tail], dim=1)
+    assert torch.allclose(got[:, [0, 1, 3, 4, 5]], full[:, [0, 1, 3, 4, 5]], atol=1e-5)

@@ -5,12 +5,11 @@ itself, so a query whose other keys are all masked (padding) never produces NaN.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-Pattern = Literal["full", "causal", "prefix"]
 PATTERNS: tuple[str, ...] = ("full", "causal", "prefix")
 
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .block import Block
 from .cache import KVCache
-from .masks import PATTERNS, attention_mask
+from .masks import attention_mask
 from .tokens import TokenSet
 
 

@@ -14,7 +14,7 @@ heads and data without touching their code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Mapping, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -140,6 +140,7 @@ class Loaded:
     task: Optional[str] = None  # the task verbs use; None = the model's only task
 
 
+@runtime_checkable
 class Recipe(Protocol):
     """A named way to train something, and the verbs a trained run supports.
 
