@@ -163,12 +163,14 @@ class TextTokenizer(nn.Module):
     Args:
         vocab_size: number of ids.
         dim: backbone width D.
+        type_id: the token kind (TEXT; QUESTION / ANSWER when one text conditions another).
     """
 
     type_id = TEXT
 
-    def __init__(self, vocab_size: int, dim: int) -> None:
+    def __init__(self, vocab_size: int, dim: int, type_id: int = TEXT) -> None:
         super().__init__()
+        self.type_id = type_id
         self.embed = nn.Embedding(vocab_size, dim)
         nn.init.normal_(self.embed.weight, std=0.02)
 

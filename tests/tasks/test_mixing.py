@@ -1,0 +1,89 @@
+"""Mixing modalities in one set: absent inputs are masked, subsets mix in a batch, answers are generated."""
+import torch
+
+from tzoo.backbone import Backbone, BackboneConfig
+from tzoo.tasks import LanguageModelTask, TzooModel
+from tzoo.tasks.answer import generate_answer
+from tzoo.tokenizers import TextTokenizer
+from tzoo.tokenizers.audio import AudioTokenizer, MelConfig
+from tzoo.tokenizers.image import ImageTokenizer
+from tzoo.tokenizers.presence import MaybeAbsent
+from tzoo.tokenizers.types import ANSWER, QUESTION
+
+V, D = 13, 16
+INPUTS = ("image", "audio", "question", "answer")
+
+
+def tiny_model() -> TzooModel:
+    torch.manual_seed(0)
+    mel = MelConfig(n_mels=8)
+    tokenizers = {"image": MaybeAbsent(ImageTokenizer(7, D, channels=1, mean=(0.5,), std=(0.5,))),
+                  "audio": MaybeAbsent(AudioTokenizer(mel, D, 64)),
+                  "question": TextTokenizer(V, D, QUESTION), "answer": TextTokenizer(V, D, ANSWER)}
+    task = LanguageModelTask(D, V, inputs=INPUTS, pattern="prefix")
+    model = TzooModel(tokenizers, Backbone(BackboneConfig(dim=D, depth=2, heads=2, max_positions=64)), {"qa": task})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    return model.eval()
+
+
+def batch(rows=3, image_present=None, audio_present=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    present = lambda p: torch.ones(rows, dtype=torch.bool) if p is None else torch.tensor(p)  # noqa: E731
+    return {"image": {"images": torch.randint(0, 256, (rows, 1, 28, 28), generator=g, dtype=torch.uint8),
+                      "present": present(image_present)},
+            "audio": {"wave": torch.randn(rows, 4000, generator=g) * 0.1,
+                      "lengths": torch.full((rows,), 4000), "present": present(audio_present)},
+            "question": {"ids": torch.randint(1, V, (rows, 5), generator=g), "mask": torch.ones(rows, 5, dtype=bool)},
+            "answer": torch.randint(1, V, (rows, 4), generator=g)}
+
+
+def test_spans_follow_the_inputs_and_the_answer_is_causal():
+    model = tiny_model()
+    tokens, spans = model.tokenize(batch())
+    assert [b - a for a, b in spans][2:] == [5, 4] and spans[-1][1] == tokens.embeds.shape[1]
+    assert spans[0] == (0, 16)  # 28x28 in 7x7 patches
+    b = batch()
+    base = model(b).outputs["logits"]
+    b2 = batch()
+    b2["answer"][:, 2] = (b2["answer"][:, 2] + 1) % V  # a later answer token
+    changed = model(b2).outputs["logits"]
+    assert torch.allclose(base[:, :2], changed[:, :2], atol=1e-5) and not torch.allclose(base[:, 2:], changed[:, 2:])
+    b3 = batch()
+    b3["question"]["ids"][:, -1] = (b3["question"]["ids"][:, -1] + 1) % V  # the prefix is seen by every answer token
+    assert not torch.allclose(base[:, 0], model(b3).outputs["logits"][:, 0], atol=1e-4)
+
+
+def test_an_absent_modality_has_no_effect():
+    model = tiny_model()
+    a = batch(image_present=[False] * 3, seed=0)
+    b = batch(image_present=[False] * 3, seed=0)
+    b["image"]["images"] = torch.randint(0, 256, b["image"]["images"].shape, dtype=torch.uint8)
+    la, lb = model(a).outputs["logits"], model(b).outputs["logits"]
+    assert torch.allclose(la, lb, atol=1e-5)
+    present = batch(seed=0)
+    assert not torch.allclose(la, model(present).outputs["logits"], atol=1e-3)  # the check can fail
+
+
+def test_one_batch_mixes_examples_with_different_subsets():
+    model = tiny_model()
+    mixed = batch(image_present=[True, False, True], audio_present=[True, True, False])
+    together = model(mixed).outputs["logits"]
+    for row in range(3):
+        alone = {k: ({kk: vv[row:row + 1] for kk, vv in v.items()} if isinstance(v, dict) else v[row:row + 1])
+                 for k, v in mixed.items()}
+        assert torch.allclose(model(alone).outputs["logits"][0], together[row], atol=1e-5), row
+
+
+def test_cached_answer_equals_greedy_recomputation():
+    model = tiny_model()
+    b = batch(image_present=[True, False, True])
+    got = generate_answer(model, b, bos=0, eos=V - 1, max_len=6)
+    ids = torch.zeros(3, 1, dtype=torch.long)
+    for t in range(got.shape[1]):
+        with torch.no_grad():
+            logits = model({**b, "answer": ids}).outputs["logits"][:, -1]
+        nxt = logits.argmax(-1)
+        assert torch.equal(got[:, t][got[:, :t].eq(V - 1).sum(1) == 0], nxt[got[:, :t].eq(V - 1).sum(1) == 0]), t
+        ids = torch.cat([ids, got[:, t:t + 1]], dim=1)
