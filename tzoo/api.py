@@ -54,8 +54,9 @@ class Trained:
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
     def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
-        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]})."""
-        if not inputs:
+        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]});
+        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}."""
+        if not inputs and not options:
             raise TzooError("predict needs at least one input")
         return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)
 

@@ -106,9 +106,23 @@ def cmd_eval(args: Sequence[str]) -> int:
 
 
 def cmd_predict(args: Sequence[str]) -> int:
-    if len(args) < 2:
-        raise TzooError("usage: tzoo predict DIR FILE [FILE ...]")
-    print_top_k(_load_for(args[0], "predict", "use tzoo sample for language models").predict(list(args[1:])))
+    p = argparse.ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of "
+                                "image / audio files, or an answer from --image/--audio/--prompt (av-digits).")
+    p.add_argument("run", metavar="DIR")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--image", help="an image file (recipes that mix inputs)")
+    p.add_argument("--audio", help="a WAV file (recipes that mix inputs)")
+    p.add_argument("--prompt", help="a text question (recipes that mix inputs)")
+    ns = p.parse_args(args)
+    options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
+    if not ns.files and not options:
+        raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
+    results = _load_for(ns.run, "predict", "use tzoo sample for language models").predict(ns.files, **options)
+    if results and "answer" in results[0]:
+        for r in results:
+            print(r["answer"])
+    else:
+        print_top_k(results)
     return 0
 
 

@@ -103,3 +103,28 @@ def returns_vs_targets(table: Sequence[dict], path: Path, ref: tuple = (None, No
     if title:
         ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def accuracy_table(acc: dict, path: Path, title: str = "") -> None:
+    """A heat-map table: rows are questions, columns conditions, cells exact-match accuracy in %.
+
+    Args:
+        acc: {question: {condition: fraction}}; a missing cell is left blank.
+    """
+    import numpy as np
+
+    rows = list(acc)
+    cols = sorted({c for r in acc.values() for c in r}, key=["both", "image_only", "audio_only"].index)
+    grid = np.array([[acc[r].get(c, np.nan) for c in cols] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 0.8 + 0.45 * len(rows)))
+    ax.imshow(np.nan_to_num(grid, nan=0.0), cmap="Greens", vmin=0, vmax=1)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if grid[i, j] == grid[i, j]:
+                ax.text(j, i, f"{100 * grid[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if grid[i, j] > 0.6 else "black")
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)
