@@ -117,7 +117,7 @@ def cmd_predict(args: Sequence[str]) -> int:
     options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
     if not ns.files and not options:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
-    results = _load_for(ns.run, "predict", "use tzoo sample for language models").predict(ns.files, **options)
+    results = _load_for(ns.run, "predict", "").predict(ns.files, **options)
     if results and "answer" in results[0]:
         for r in results:
             print(r["answer"])
@@ -130,7 +130,8 @@ def _load_for(path: str, verb: str, hint: str):
     """The run at `path`, after checking (before loading weights) that its recipe declares `verb`."""
     recipe, _, run = open_run(path)
     if verb not in recipe.verbs:
-        raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`" + (f"; {hint}" if hint else ""))
+        has = ", ".join(recipe.verbs)
+        raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`; its verbs: {has}" + (f"; {hint}" if hint else ""))
     return load(path)
 
 

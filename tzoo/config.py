@@ -81,7 +81,7 @@ def coerce(key: str, tp: Any, raw: Any) -> Any:
     bad = TzooError(f"--{key}={raw!r} is not a valid {_type_name(tp)}")
     if _is_list(tp):
         items = raw if isinstance(raw, (list, tuple)) else [p for p in text.split(",") if p.strip()]
-        if not items:
+        if not items and not isinstance(raw, (list, tuple)):  # an empty list from config.json is fine
             raise TzooError(f"--{key}={raw!r}: give at least one value, separated by commas")
         return tuple(coerce(key, get_args(tp)[0], item) for item in items)
     if get_origin(tp) is Literal:

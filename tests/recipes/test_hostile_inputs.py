@@ -62,6 +62,61 @@ def empty_clips(root: Path) -> list[str]:
     return args
 
 
+@pytest.fixture(autouse=True)
+def minari_root(tmp_path, monkeypatch) -> Path:
+    """The dt cases make their Minari datasets in a private root (MINARI_DATASETS_PATH)."""
+    root = tmp_path / "minari"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    return root
+
+
+def write_episodes(dataset_id: str, episodes: int = 4, steps: int = 6, nan_reward: bool = False,
+                   nan_obs: bool = False) -> list[str]:
+    """A CartPole-shaped Minari dataset (with CartPole-v1 as its environment); one value of the
+    third episode's rewards or observations NaN if asked."""
+    import warnings
+
+    import minari
+    from minari.data_collector.episode_buffer import EpisodeBuffer
+
+    buffers = []
+    for k in range(episodes):
+        obs = [np.full(4, (k + i) / 100, np.float32) for i in range(steps + 1)]
+        rewards = [1.0] * steps
+        if k == 2 and nan_obs:
+            obs[3][1] = np.nan
+        if k == 2 and nan_reward:
+            rewards[4] = float("nan")
+        buffers.append(EpisodeBuffer(observations=obs, actions=[i % 2 for i in range(steps)], rewards=rewards,
+                                     terminations=[False] * (steps - 1) + [True], truncations=[False] * steps))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minari.create_dataset_from_buffers(dataset_id, buffers, env="CartPole-v1", algorithm_name="test",
+                                           author="test", description="test")
+    return [f"--data.dataset={dataset_id}", "--data.context=4", "--eval.episodes=1", "--eval.max_steps=5"]
+
+
+def episodes(root: Path) -> list[str]:
+    return write_episodes("test/cartpole/toy-v0")
+
+
+def missing_dataset(root: Path) -> list[str]:
+    write_episodes("test/cartpole/toy-v0")
+    return ["--data.dataset=test/cartpole/nope-v0"]
+
+
+def nan_rewards(root: Path) -> list[str]:
+    return write_episodes("test/cartpole/nanr-v0", nan_reward=True)
+
+
+def nan_observations(root: Path) -> list[str]:
+    return write_episodes("test/cartpole/nano-v0", nan_obs=True)
+
+
+def one_episode(root: Path) -> list[str]:
+    return write_episodes("test/cartpole/one-v0", episodes=1)
+
+
 # (recipe, data, extra arguments, what the error line must name)
 CASES = {
     # empty files
@@ -96,6 +151,19 @@ CASES = {
     "bpe-lm/unknown-section": ("bpe-lm", corpus, ["--audio.rate=8000"], ["--audio.rate"]),
     "vit/other-recipe-key": ("vit-cifar10", images, ["--data.holdout_speaker=ann"], ["--data.holdout_speaker"]),
     "audio/other-recipe-key": ("audio-fsdd", clips, ["--data.block_size=64"], ["--data.block_size"]),
+    # dt: offline-RL datasets and evaluation settings
+    "dt/missing-dataset": ("dt", missing_dataset, [], ["test/cartpole/nope-v0", "not found", "test/cartpole/toy-v0"]),
+    "dt/top-pct-zero": ("dt", episodes, ["--data.top_pct=0"], ["--data.top_pct", "(0, 1]"]),
+    "dt/top-pct-above-one": ("dt", episodes, ["--data.top_pct=1.5"], ["--data.top_pct", "1.5"]),
+    "dt/word-for-targets": ("dt", episodes, ["--eval.targets=abc"], ["--eval.targets", "abc"]),
+    "dt/nan-target": ("dt", episodes, ["--eval.targets=100,nan"], ["--eval.targets", "finite"]),
+    "dt/nan-rewards": ("dt", nan_rewards, [], ["test/cartpole/nanr-v0", "episode 2", "NaN", "rewards"]),
+    "dt/nan-observations": ("dt", nan_observations, [], ["test/cartpole/nano-v0", "episode 2", "NaN", "observations"]),
+    "dt/one-episode": ("dt", one_episode, [], ["test/cartpole/one-v0", "at least 2 episodes"]),
+    "dt/zero-episodes": ("dt", episodes, ["--eval.episodes=0"], ["--eval.episodes"]),
+    # fails in model building, after state_stats.json is written: the folder still goes
+    "dt/positions-vs-horizon": ("dt", episodes, ["--backbone.max_positions=10"],
+                                ["--backbone.max_positions", "500"]),
 }
 
 

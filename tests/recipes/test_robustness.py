@@ -282,3 +282,102 @@ def test_two_processes_equal_one_for_the_classifiers(make, tmp_path):
     for a, b in zip(log1, log2):
         for key in ("loss", "val_loss", "val_acc"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+
+
+# -- dt: offline RL on a Minari dataset, scored by online rollouts at the end -----------------------
+DT_TIMING = TIMING | {"train_steps_per_s"}
+
+
+def dt_figures(run: Path) -> dict:
+    """metrics.json of a dt run without the timing fields (also env steps/s in the per-target table)."""
+    metrics = figures(run)
+    metrics["targets"] = [{k: v for k, v in row.items() if k != "env_steps_per_s"} for row in metrics["targets"]]
+    return {k: v for k, v in metrics.items() if k not in DT_TIMING}
+
+
+@pytest.fixture
+def cartpole_dataset(tmp_path, monkeypatch) -> list[str]:
+    """A tiny CartPole `mixed` dataset in a private Minari root that subprocesses see too; subprocesses
+    run tiny models on one thread each (fastest, and the same arithmetic in every process)."""
+    from tzoo.control.collect import collect
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    collect("CartPole-v1", "test/cartpole/mixed-v0", policy="mixed", episodes=8, seed=0, ref_episodes=2,
+            progress=False)
+    # in-model randomness off (dropout draws from each process's own generator)
+    return ["dt", "--data.dataset=test/cartpole/mixed-v0", "--backbone.dim=32", "--backbone.depth=1",
+            "--backbone.heads=1", "--backbone.dropout=0", "--data.context=8", "--data.val_fraction=0.25",
+            "--loop.eval_batches=2", "--optim.warmup_steps=2", "--eval.episodes=2", "--eval.num_envs=2",
+            "--eval.max_steps=200", "--eval.targets=500,100"]
+
+
+def in_process(capsys, *args) -> None:
+    """`tzoo ARGS` in this process on one thread, as the subprocesses run (one interpreter start less)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, _, err = run_cli(capsys, *args)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, err
+
+
+def test_dt_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, capsys, cartpole_dataset):
+    args = [*cartpole_dataset, "--loop.batch_size=16", "--loop.max_steps=100", "--loop.save_every=10",
+            "--loop.eval_every=50", "--loop.log_every=50"]
+    whole = tmp_path / "whole"
+    in_process(capsys, "train", *args, "--out", whole)
+
+    killed = tmp_path / "killed"
+    p = tzoo("train", *args, "--out", killed)
+    deadline = time.time() + 300
+    while last_checkpoint(killed) < 50 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "metrics.json").exists()
+    stopped_at = last_checkpoint(killed)
+    assert 50 <= stopped_at < 100
+
+    p = tzoo("train", "--resume", killed)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    result = dt_figures(killed)
+    assert result == dt_figures(whole)  # bit-identical on CPU, the online rollouts included
+    assert [r["target"] for r in result["targets"]] == [500.0, 100.0]
+    steps = [r["step"] for r in map(json.loads, (killed / "log.jsonl").read_text().splitlines())]
+    assert steps == sorted(set(steps)) == [50, 100]
+    assert (killed / "returns.png").is_file() and (killed / "state_stats.json").read_text() == (
+        whole / "state_stats.json").read_text()
+
+
+def test_dt_two_processes_equal_one(tmp_path, capsys, cartpole_dataset):
+    """Windows past an episode's end are padded, so the two processes' halves of a batch hold
+    different numbers of real steps: the loss must still be the whole batch's mean."""
+    common = [*cartpole_dataset, "--loop.max_steps=6", "--loop.eval_every=3", "--loop.save_every=3"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = torchrun("train", *common, "--loop.batch_size=4", "--out", two)
+    assert result.returncode == 0, result.stdout + result.stderr
+    in_process(capsys, "train", *common, "--loop.batch_size=8", "--out", one)
+
+    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
+    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [3, 6]
+    for a, b in zip(log1, log2):
+        for key in ("loss", "val_loss"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+    m1, m2 = dt_figures(one), dt_figures(two)
+    assert m2.pop("processes") == 2 and m1.pop("processes") == 1
+    assert m2.pop("recipe") == m1.pop("recipe") == "dt"
+    assert m2["val_loss"] == pytest.approx(m1["val_loss"], rel=1e-5)
+    rows1, rows2 = m1.pop("targets"), m2.pop("targets")
+    assert len(rows1) == len(rows2) == 2
+    for r1, r2 in zip(rows1, rows2):  # rollouts on the main process only: the same episodes
+        assert r2 == pytest.approx(r1, rel=1e-6, abs=1e-6)
+        assert r2["episodes"] == 2  # not counted once per process
+    assert m2 == pytest.approx(m1, rel=1e-5, abs=1e-6)  # val_loss, return_mean, normalized_score, ...
+    files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*"))  # noqa: E731
+    assert files(one) == files(two)
+    assert result.stdout.count('"recipe"') == 1

@@ -168,7 +168,7 @@ class Trainer:
             batch = _to_device(batch, self.acc.device)
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
-                loss = self.wrapped(batch, task=batch.pop("task", None)).loss
+                loss = self._global_mean(self.wrapped(batch, task=batch.pop("task", None)))
                 if not self.defer and self._global(loss.detach().float()[None])[1][0]:
                     return self._nonfinite(step, loss.item()), items
                 self.acc.backward(loss / accum if accum > 1 else loss)
@@ -178,6 +178,15 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total / accum, items
+
+    def _global_mean(self, out) -> Tensor:
+        """The loss to step on: with several processes and a loss averaged over a varying number of
+        items (`out.weight`), rescaled by this process's share so the gradient is the global mean."""
+        if self.world == 1 or out.weight is None:
+            return out.loss
+        weight = out.weight.detach().float().reshape(1)
+        total = self.acc.reduce(weight.clone(), "sum")
+        return out.loss * (weight * self.world / total.clamp(min=1.0)).squeeze(0)
 
     def flush(self) -> Optional[float]:
         """Read the losses of the steps since the last flush (one sync); raise if one was not finite.

@@ -84,7 +84,7 @@ class ActionTask(nn.Module):
         per_step = self._per_step_loss(y, targets)  # (B, K)
         weights = _step_weights(traj.get("mask"), per_step)
         loss = (per_step * weights).sum() / weights.sum().clamp(min=1.0)
-        return TaskOutput(loss, self._metrics(loss, y, targets, weights), outputs)
+        return TaskOutput(loss, self._metrics(loss, y, targets, weights), outputs, weight=weights.sum())
 
     def _per_step_loss(self, y: Tensor, targets: Tensor) -> Tensor:
         """Cross-entropy or mean squared error of each step, (B, K)."""
