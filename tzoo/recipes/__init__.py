@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from ..errors import TzooError
 from .audio import AUDIO_FSDD
+from .av_digits import AV_DIGITS
 from .dt import DT
 from .lm import BPE_LM, CHAR_LM
 from .vit import VIT_CIFAR10
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT)}
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS)}
 
 
 def get_recipe(name: str):

@@ -1,0 +1,79 @@
+"""av-digits at tiny sizes on synthetic MNIST parquet and synthetic FSDD recordings."""
+import json
+
+import pytest
+from PIL import Image
+
+import tzoo
+from tests.audio_fixtures import fake_fsdd, tone, write_wav
+from tests.conftest import run_cli
+from tests.mixing.conftest import write_mnist_parquet
+from tests.test_cli import assert_clean_error
+
+TINY = ["--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2", "--loop.batch_size=8",
+        "--loop.eval_every=2", "--loop.log_every=1", "--optim.warmup_steps=1", "--data.eval_examples=4",
+        "--mel.n_mels=20", "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("av")
+    write_mnist_parquet(root / "mnist", "test", [i % 10 for i in range(1200)])
+    fsdd = fake_fsdd(root / "rec", indices=(0, 5, 10, 11), speakers=("ann",))
+    out = root / "run"
+    from tzoo.cli import main
+    code = main(["train", "av-digits", "--out", str(out), f"--data.mnist_dir={root / 'mnist'}",
+                 f"--data.fsdd_dir={fsdd}", "--loop.max_steps=4", *TINY])
+    assert code == 0
+    return root, out
+
+
+def test_training_writes_the_question_by_condition_table(trained):
+    _, out = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["acc"]) == {"written", "spoken", "match", "sum", "fused"}
+    for row in metrics["acc"].values():
+        assert set(row) == {"both", "image_only", "audio_only"} and all(0 <= v <= 1 for v in row.values())
+    assert "only the official test split" in metrics["data_note"]
+    assert (out / "accuracy.png").is_file() and len((out / "examples.txt").read_text().splitlines()) == 10
+
+
+def test_predict_with_each_subset_of_inputs(trained, tmp_path, capsys):
+    _, out = trained
+    png = tmp_path / "seven.png"
+    Image.new("L", (28, 28), 150).save(png)
+    wav = write_wav(tmp_path / "three.wav", tone(3, 0.4))
+    for args in (["--image", png], ["--audio", wav], ["--image", png, "--audio", wav]):
+        code, stdout, err = run_cli(capsys, "predict", out, *args, "--prompt", "do they match?")
+        assert code == 0, err
+        assert stdout.strip().splitlines()[-1] == stdout.strip().splitlines()[-1].strip()
+    answer = tzoo.load(out).predict([], image=str(png), prompt="which digit is written?")[0]["answer"]
+    assert isinstance(answer, str) and len(answer) <= 10
+
+
+def test_predict_bad_inputs(trained, tmp_path, capsys):
+    _, out = trained
+    png = tmp_path / "x.png"
+    Image.new("L", (28, 28), 150).save(png)
+    big = tmp_path / "big.png"
+    Image.new("L", (40, 40)).save(big)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    bad_wav = tmp_path / "bad.wav"
+    bad_wav.write_bytes(b"RIFF nonsense")
+    cases = [
+        (["--prompt", "do they match?"], "--image FILE and / or --audio FILE"),
+        (["--image", png, "--prompt", ""], "--prompt"),
+        (["--image", png, "--prompt", "WHAT?!"], "outside the vocabulary"),
+        (["--image", big, "--prompt", "do they match?"], "40x40"),
+        (["--image", text, "--prompt", "do they match?"], "not a readable image"),
+        (["--audio", bad_wav, "--prompt", "do they match?"], "bad.wav"),
+    ]
+    for args, needle in cases:
+        assert_clean_error(*run_cli(capsys, "predict", out, *args), needle)
+
+
+def test_missing_mnist_folder_says_what_to_pass(tmp_path, capsys):
+    assert_clean_error(*run_cli(capsys, "train", "av-digits", "--out", tmp_path / "r",
+                                f"--data.mnist_dir={tmp_path / 'nope'}", *TINY), "--data.mnist_dir")
+    assert not (tmp_path / "r").exists()
