@@ -36,9 +36,8 @@ from ..errors import TzooError
 from ..tokenizers.text import CharCodec
 from .cifar import ImageSplit
 from .clips import pad_batch
-from .fsdd import FSDD, FSDD_URL, Clips, decode_all, scan, split, split_validation
+from .fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
 from .mnist import HUB_ID, load_mnist
-from .sources import DATA_ENV, local_copy
 from .splits import stratified_split
 from .streams import Stream, step_generator
 from .wav import read_wav
@@ -409,16 +408,7 @@ class AvSides:
 
 def fsdd_folder(fsdd_dir: Optional[str]) -> Path:
     """`--data.fsdd_dir`, else $TZOO_DATA/fsdd/recordings, else a one-line error."""
-    if fsdd_dir:
-        path = Path(fsdd_dir).expanduser()
-        if not path.is_dir():
-            raise TzooError(f"{path}: no such folder; pass --data.fsdd_dir=FOLDER holding {{digit}}_{{speaker}}_{{index}}.wav files")
-        return path
-    found = local_copy(FSDD)
-    if found is None or not found.is_dir():
-        raise TzooError(f"the Free Spoken Digit Dataset is not in ${DATA_ENV}/{FSDD}; clone {FSDD_URL} and pass "
-                        f"--data.fsdd_dir=CLONE/recordings, or set {DATA_ENV} to a folder holding {FSDD}")
-    return found
+    return find_recordings(fsdd_dir, "--data.fsdd_dir")
 
 
 def load_clips(fsdd_dir: Optional[str], rate: int = 8000, max_seconds: float = 1.5,

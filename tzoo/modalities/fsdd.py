@@ -35,17 +35,17 @@ class Recording:
     index: int = -1
 
 
-def find_recordings(explicit: Optional[str]) -> Path:
-    """`--data.dir`, else $TZOO_DATA/fsdd/recordings, else a one-line error saying what to pass."""
+def find_recordings(explicit: Optional[str], flag: str = "--data.dir") -> Path:
+    """`flag` (the folder given), else $TZOO_DATA/fsdd/recordings, else a one-line error saying what to pass."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_dir():
-            raise TzooError(f"{path}: no such folder; pass --data.dir=FOLDER holding {{digit}}_*.wav files")
+            raise TzooError(f"{path}: no such folder; pass {flag}=FOLDER holding {{digit}}_*.wav files")
         return path
     found = local_copy(FSDD)
     if found is None or not found.is_dir():
         raise TzooError(f"the Free Spoken Digit Dataset is not in ${DATA_ENV}/{FSDD}; clone {FSDD_URL} and "
-                        f"pass --data.dir=CLONE/recordings, or set {DATA_ENV} to a folder holding {FSDD}")
+                        f"pass {flag}=CLONE/recordings, or set {DATA_ENV} to a folder holding {FSDD}")
     return found
 
 
