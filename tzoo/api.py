@@ -71,7 +71,20 @@ class Trained:
         return self.recipe
 
 
-def load(path: str | Path) -> Trained:
-    """Open a run directory (finished or not) with its weights, ready to generate / predict / evaluate."""
+def load(path: str | Path, task: Optional[str] = None) -> Trained:
+    """Open a run directory (finished or not) with its weights, ready to generate / predict / evaluate.
+
+    `task` picks one task of a multitask run (its recipe's verbs, on the joint model); a
+    single-task run accepts only its own recipe's name.
+    """
     recipe, cfg, run = open_run(path)
-    return Trained(recipe, cfg, run, recipe.load(cfg, run))
+    select = getattr(recipe, "select", None)
+    if select is None and task is not None and task != recipe.name:
+        raise TzooError(f"{run.path}: a {recipe.name} run has no task {task!r}; --task picks a task of a multitask run")
+    if select is not None and task is not None and task not in cfg.tasks.names:
+        raise recipe.no_task(run, cfg, task)  # before loading any weights
+    loaded = recipe.load(cfg, run)
+    if select is None or task is None:
+        return Trained(recipe, cfg, run, loaded)
+    recipe, cfg, loaded = select(loaded, cfg, task)
+    return Trained(recipe, cfg, loaded.run, loaded)

@@ -90,8 +90,9 @@ def cmd_sample(args: Sequence[str]) -> int:
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
+    p.add_argument("--task", help=TASK_HELP)
     ns = p.parse_args(args)
-    trained = _load_for(ns.run, "sample", "use tzoo predict or tzoo eval")
+    trained = _load_for(ns.run, "sample", "use tzoo predict or tzoo eval", ns.task)
     print(trained.generate(ns.prompt, max_new_tokens=ns.max_new_tokens, temperature=ns.temperature,
                            top_k=ns.top_k, seed=ns.seed, use_cache=not ns.no_cache))
     return 0
@@ -101,7 +102,8 @@ def cmd_eval(args: Sequence[str]) -> int:
     if not args or args[0].startswith("-"):
         raise TzooError("usage: tzoo eval DIR [--section.key=value ...]")
     overrides = parse_override_args(args[1:])
-    print(json.dumps(_load_for(args[0], "eval", "").evaluate(overrides)))
+    task = overrides.pop("task", None)
+    print(json.dumps(_load_for(args[0], "eval", "", task).evaluate(overrides)))
     return 0
 
 
@@ -113,11 +115,12 @@ def cmd_predict(args: Sequence[str]) -> int:
     p.add_argument("--image", help="an image file (recipes that mix inputs)")
     p.add_argument("--audio", help="a WAV file (recipes that mix inputs)")
     p.add_argument("--prompt", help="a text question (recipes that mix inputs)")
-    ns = p.parse_args(args)
+    p.add_argument("--task", help=TASK_HELP)
+    ns = p.parse_intermixed_args(args)  # `predict DIR --task NAME FILE` as well as `predict DIR FILE --task NAME`
     options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
     if not ns.files and not options:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
-    results = _load_for(ns.run, "predict", "").predict(ns.files, **options)
+    results = _load_for(ns.run, "predict", "", ns.task).predict(ns.files, **options)
     if results and "answer" in results[0]:
         for r in results:
             print(r["answer"])
@@ -126,13 +129,19 @@ def cmd_predict(args: Sequence[str]) -> int:
     return 0
 
 
-def _load_for(path: str, verb: str, hint: str):
-    """The run at `path`, after checking (before loading weights) that its recipe declares `verb`."""
-    recipe, _, run = open_run(path)
+TASK_HELP = "the task to use, on a multitask run (`tzoo eval` takes --task=NAME too)"
+
+
+def _load_for(path: str, verb: str, hint: str, task: Optional[str] = None):
+    """The run at `path` (its `task`, on a multitask run), after checking (before loading weights)
+    that its recipe declares `verb`."""
+    recipe, cfg, run = open_run(path)
+    if task is not None and getattr(recipe, "select", None) is not None and task in cfg.tasks.names:
+        recipe = get_recipe(task)
     if verb not in recipe.verbs:
         has = ", ".join(recipe.verbs)
         raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`; its verbs: {has}" + (f"; {hint}" if hint else ""))
-    return load(path)
+    return load(path, task)
 
 
 def cmd_collect(args: Sequence[str]) -> int:

@@ -17,7 +17,7 @@ from tzoo.recipes import checkpoint as ckpt
 from tzoo.recipes.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMING = {"wall_s", "train_tokens_per_s", "train_images_per_s", "train_clips_per_s"}
+TIMING = {"wall_s", "train_tokens_per_s", "train_images_per_s", "train_clips_per_s", "train_items_per_s"}
 
 
 def figures(run: Path) -> dict:
@@ -381,3 +381,60 @@ def test_dt_two_processes_equal_one(tmp_path, capsys, cartpole_dataset):
     files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*"))  # noqa: E731
     assert files(one) == files(two)
     assert result.stdout.count('"recipe"') == 1
+
+
+# -- multitask: one backbone, two tasks (character LM + images), task drawn per micro-batch ---------
+def _tiny_multitask(root: Path, corpus: Path) -> list[str]:
+    from tests.conftest import write_image_parquet
+
+    write_image_parquet(root / "cifar", "train", [i % 10 for i in range(40)])
+    write_image_parquet(root / "cifar", "test", [i % 10 for i in range(20)])
+    return ["multitask", "--tasks.names=char-lm,vit-cifar10", "--tasks.weights=vit-cifar10:2",
+            "--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2", "--optim.warmup_steps=2",
+            f"--char_lm.data.path={corpus}", "--char_lm.data.block_size=16", "--char_lm.loop.eval_batches=2",
+            "--char_lm.sample.max_new_tokens=5", f"--vit_cifar10.data.dir={root / 'cifar'}",
+            "--vit_cifar10.data.image_size=16", "--vit_cifar10.data.val_size=10", "--vit_cifar10.model.patch_keep=1.0",
+            "--vit_cifar10.loop.eval_batches=2"]
+
+
+def _task_batches(per_process: int) -> list[str]:
+    return [f"--char_lm.loop.batch_size={per_process}", f"--vit_cifar10.loop.batch_size={per_process}"]
+
+
+def test_multitask_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
+    args = [*_tiny_multitask(tmp_path, corpus), *_task_batches(4), "--loop.max_steps=150", "--loop.save_every=20",
+            "--loop.eval_every=60", "--loop.log_every=50"]
+    whole = tmp_path / "whole"
+    p = tzoo("train", *args, "--out", whole)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+
+    killed = tmp_path / "killed"
+    p = tzoo("train", *args, "--out", killed)
+    deadline = time.time() + 300
+    while last_checkpoint(killed) < 40 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert 40 <= last_checkpoint(killed) < 150
+
+    p = tzoo("train", "--resume", killed)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    expected = figures(whole)
+    assert figures(killed) == expected  # bit-identical on CPU, the task schedule included
+    assert sum(expected["task_batches"].values()) == 150
+
+
+def test_multitask_two_processes_equal_one(tmp_path, corpus):
+    """A step trains one task, so the other task's head gets no gradient: DDP must accept that."""
+    common = [*_tiny_multitask(tmp_path, corpus), "--loop.max_steps=8", "--loop.eval_every=4"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = torchrun("train", *common, *_task_batches(2), "--out", two)
+    assert result.returncode == 0, result.stdout + result.stderr
+    p = tzoo("train", *common, *_task_batches(4), "--out", one)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
+    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [4, 8]
+    for a, b in zip(log1, log2):
+        for key in ("loss", "char-lm/val_loss", "vit-cifar10/val_loss", "vit-cifar10/val_acc"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key

@@ -34,6 +34,7 @@ class Stream(IntEnum):
     SAMPLE = 16  # sampling from a trained model
     PAIRING = 17  # pairing examples of several modalities
     MODALITY_DROP = 18  # modality dropout per batch
+    TASKS = 19  # which task a multi-task micro-batch trains
 
 
 def step_seed(seed: int, stream: Stream, *keys: int) -> int:

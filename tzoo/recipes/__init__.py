@@ -6,9 +6,10 @@ from .audio import AUDIO_FSDD
 from .av_digits import AV_DIGITS
 from .dt import DT
 from .lm import BPE_LM, CHAR_LM
+from .multitask import MULTITASK
 from .vit import VIT_CIFAR10
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS)}
+RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS, MULTITASK)}
 
 
 def get_recipe(name: str):

@@ -20,10 +20,9 @@ from ..modalities.wav import OnLong, fit_length, read_wav
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.audio import AudioTokenizer, MelConfig
-from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
-from .checkpoint import load_weights, model_sha
+from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .classify import classifier_data, ranked
-from .rundir import WEIGHTS, RunDir
+from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -156,20 +155,20 @@ class AudioRecipe(RecipeBase):
     """Spoken-digit classifier on log-mel slices."""
 
     name = "audio-fsdd"
+    task = TASK
+    headline = ("test_acc", True)
     summary = "spoken-digit recognition on the Free Spoken Digit Dataset (log-mel slices, 8 kHz)"
     verbs = ("predict", "eval")
     obsolete = ("eval_clips",)
 
-    def build(self, cfg: AudioConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def task_parts(self, cfg: AudioConfig, run: RunDir, is_main: bool,
+                   barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         train, val, test = load_splits(cfg)
-        return Parts(make_model(cfg), {TASK: audio_data(cfg, train, val, test)})
+        return audio_head(cfg), audio_data(cfg, train, val, test)
 
     # -- using a trained run ---------------------------------------------------------------
-    def load(self, cfg: AudioConfig, run: RunDir) -> Loaded:
-        model = make_model(cfg)
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), {"class_names": list(DIGITS)}, run)
+    def task_head(self, cfg: AudioConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
+        return audio_head(cfg), {"class_names": list(DIGITS)}
 
     def predict(self, loaded: Loaded, cfg: AudioConfig, inputs: list[str], k: int = 3) -> list[dict]:
         """The most probable digits of each WAV file (any rate, mono or stereo)."""

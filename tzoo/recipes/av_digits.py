@@ -28,10 +28,9 @@ from ..tokenizers.audio import AudioTokenizer, MelConfig
 from ..tokenizers.image import ImageTokenizer
 from ..tokenizers.presence import MaybeAbsent
 from ..tokenizers.types import ANSWER, QUESTION
-from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
-from .checkpoint import load_weights, model_sha
+from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .plots import accuracy_table
-from .rundir import WEIGHTS, RunDir
+from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
 TASK = "qa"
@@ -178,7 +177,8 @@ def av_data(cfg: AvConfig, sides: AvSides) -> TaskData:
     def summarize_test(sums: dict[str, Tensor]) -> dict[str, Any]:
         table = {c: accuracies({k: sums[f"{c}/{k}"] for k in ("seen", "right")}, d.kinds) for c in CONDITIONS}
         acc = {k: {c: round(table[c][k], 4) for c in CONDITIONS} for k in d.kinds}
-        return {"acc": acc, "test_examples_per_question": d.eval_examples, "data_note": sides.note}
+        return {"acc": acc, "test_acc": sum(table["both"].values()) / len(d.kinds),
+                "test_examples_per_question": d.eval_examples, "data_note": sides.note}
 
     def finish(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:
         accuracy_table(summary["acc"], run / "accuracy.png", "exact-match accuracy on the test side (%)")
@@ -210,20 +210,20 @@ class AvDigitsRecipe(RecipeBase):
     """MNIST digit + spoken digit + text question in one token set; answers generated as text."""
 
     name = "av-digits"
+    task = TASK
+    headline = ("test_acc", True)
     summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix pattern)"
     verbs = ("predict", "eval")
 
-    def build(self, cfg: AvConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def task_parts(self, cfg: AvConfig, run: RunDir, is_main: bool,
+                   barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         sides = sides_of(cfg)
         if sides.note and is_main:
             print(f"tzoo: {sides.note}", flush=True)
-        return Parts(make_model(cfg), {TASK: av_data(cfg, sides)})
+        return av_head(cfg), av_data(cfg, sides)
 
-    def load(self, cfg: AvConfig, run: RunDir) -> Loaded:
-        model = make_model(cfg)
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), {"codec": CODEC}, run)
+    def task_head(self, cfg: AvConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
+        return av_head(cfg), {"codec": CODEC}
 
     def predict(self, loaded: Loaded, cfg: AvConfig, inputs: list[str], image: Optional[str] = None,
                 audio: Optional[str] = None, prompt: Optional[str] = None) -> list[dict]:

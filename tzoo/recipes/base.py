@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from ..backbone import Backbone, BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
-from .rundir import RunDir
+from .checkpoint import load_weights, model_sha
+from .rundir import WEIGHTS, RunDir
 from .settings import sized_backbone
 
 VERBS = ("sample", "predict", "eval")
@@ -84,15 +85,25 @@ class TaskData:
 
 @dataclass
 class Parts:
-    """Everything the training loop needs: the model and, per task, its data."""
+    """Everything the training loop needs: the model and, per task, its data.
+
+    Attributes:
+        source: the training batches of several tasks (each batch names its task under "task");
+            None = the only task's.
+        select: keep the checkpoint that is best on the first task's monitor; False = the last weights.
+        finish: (model, run, summary) on the main process after every task's own `finish`.
+    """
 
     model: TzooModel
     tasks: dict[str, TaskData]
+    source: Optional[BatchSource] = None
+    select: bool = True
+    finish: Optional[Callable[[TzooModel, RunDir, dict], None]] = None
 
     @property
     def train(self) -> BatchSource:
-        """The training batches (a single task's; a multi-task recipe will pass a mixing source)."""
-        return self.only()[1].train
+        """The training batches: the mixing source of several tasks, or the only task's."""
+        return self.source if self.source is not None else self.only()[1].train
 
     def only(self) -> tuple[str, TaskData]:
         """(name, data) of a single-task model."""
@@ -101,24 +112,29 @@ class Parts:
         return next(iter(self.tasks.items()))
 
 
-def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead]) -> TzooModel:
+def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], scoped: bool = False) -> TzooModel:
     """One shared backbone sized for every task, with each task's tokenizers and head on it.
 
     Tokenizers are shared by name: two tasks naming the same tokenizer must build equal ones
-    (the first is kept).
+    (the first is kept). With `scoped`, each task keeps its own tokenizers, stored as
+    `TASK/NAME` (tasks whose inputs share a name but not a shape: CIFAR and MNIST images).
     """
     positions = max(h.positions for h in heads.values())
     source = next(h.source for h in heads.values() if h.positions == positions)
     cfg = sized_backbone(backbone, positions, source)
     tokenizers: dict[str, nn.Module] = {}
     tasks: dict[str, nn.Module] = {}
+    routes: dict[str, dict[str, str]] = {}
     for name, h in heads.items():
         toks, head = h.make(cfg.dim)
         for key, tok in toks.items():
-            tokenizers.setdefault(key, tok)
+            stored = f"{name}/{key}" if scoped else key
+            tokenizers.setdefault(stored, tok)
+            if scoped:
+                routes.setdefault(name, {})[key] = stored
         tasks[name] = head
     check_types(tokenizers, cfg.num_types)
-    return TzooModel(tokenizers, Backbone(cfg), tasks)
+    return TzooModel(tokenizers, Backbone(cfg), tasks, routes)
 
 
 def check_types(tokenizers: Mapping[str, nn.Module], num_types: int) -> None:
@@ -168,18 +184,45 @@ class Recipe(Protocol):
 
 
 class RecipeBase:
-    """Shared plumbing: presets, the default config, and a clear error for an unsupported verb."""
+    """Shared plumbing: presets, the default config, one task built from its parts, loading a run,
+    and a clear error for an unsupported verb.
+
+    A single-task recipe implements `task_parts` (head + data, for training) and `task_head`
+    (head + artefacts, from a run's files); `build` and `load` put them on one backbone, and the
+    `multitask` recipe puts several recipes' parts on one.
+    """
 
     name: str = ""
     summary: str = ""
+    task: str = ""  # the name of the recipe's task inside its model
     verbs: tuple[str, ...] = ()
     obsolete: tuple[str, ...] = ()  # config keys of older run directories, ignored when loading them
+    headline: tuple[str, bool] = ("val_loss", False)  # (metrics.json key, higher is better) that sums a run up
 
     def __init__(self, presets: dict[str, Callable[[], Any]]) -> None:
         self.presets = presets
 
     def default(self) -> Any:
         return next(iter(self.presets.values()))()
+
+    def task_parts(self, cfg: Any, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
+        """The task's head and data; artefacts (codec, class names, statistics) are saved into `run`."""
+        raise NotImplementedError
+
+    def task_head(self, cfg: Any, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
+        """The task's head and the artefacts its verbs need, from the files of a run."""
+        raise NotImplementedError
+
+    def build(self, cfg: Any, run: RunDir, device: torch.device, is_main: bool,
+              barrier: Callable[[], None]) -> Parts:
+        head, data = self.task_parts(cfg, run, is_main, barrier)
+        return Parts(build_model(cfg.backbone, {self.task: head}), {self.task: data})
+
+    def load(self, cfg: Any, run: RunDir) -> Loaded:
+        head, artefacts = self.task_head(cfg, run)
+        model = build_model(cfg.backbone, {self.task: head})
+        load_weights(model, run / WEIGHTS, model_sha(run))
+        return Loaded(model.eval(), artefacts, run)
 
     def sample(self, loaded: Loaded, cfg: Any, prompt: Optional[str] = None, **options: Any) -> str:
         raise self.unsupported("sample")

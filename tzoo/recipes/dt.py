@@ -20,10 +20,9 @@ from ..modalities.streams import Stream, step_generator
 from ..tasks import TzooModel
 from ..tasks.decision import ActionTask
 from ..tokenizers.trajectory import TrajectoryTokenizer
-from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
-from .checkpoint import load_weights, model_sha
+from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .plots import returns_vs_targets
-from .rundir import WEIGHTS, RunDir
+from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
 TASK = "control"
@@ -160,7 +159,7 @@ def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: d
     head = model.head(task)
     rows = []
     for target in targets_of(ecfg, stats):
-        r = rollout(model.tokenizers[head.inputs[0]], model.backbone, head, make_env, ecfg.episodes, target,
+        r = rollout(model.tokenizer(head.inputs[0], task), model.backbone, head, make_env, ecfg.episodes, target,
                     stats["return_scale"], stats["state_mean"], stats["state_std"], cfg.data.context, ecfg.seed,
                     ecfg.num_envs, ecfg.use_cache, ecfg.max_steps, next(model.parameters()).device)
         row = {"target": target, "return_mean": r["return_mean"], "return_std": r["return_std"],
@@ -265,11 +264,13 @@ class DecisionTransformerRecipe(RecipeBase):
     """Offline RL on a Minari dataset: Decision Transformer, BC or %BC in one recipe."""
 
     name = "dt"
+    task = TASK
+    headline = ("normalized_score", True)
     summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
     verbs = ("eval",)
 
-    def build(self, cfg: DTConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def task_parts(self, cfg: DTConfig, run: RunDir, is_main: bool,
+                   barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         from ..control.episodes import load_episodes, open_dataset, recover_env
 
         dataset = open_dataset(cfg.data.dataset)
@@ -280,14 +281,11 @@ class DecisionTransformerRecipe(RecipeBase):
         train, val = split_episodes(episodes, cfg.data.val_fraction, cfg.data.top_pct)
         if is_main:
             run.save_json(STATS, stats)
-        model = make_model(cfg, stats)
-        return Parts(model, {TASK: dt_data(cfg, train, val, stats, env_maker(cfg.data.dataset, stats))})
+        return dt_head(cfg, stats), dt_data(cfg, train, val, stats, env_maker(cfg.data.dataset, stats))
 
-    def load(self, cfg: DTConfig, run: RunDir) -> Loaded:
+    def task_head(self, cfg: DTConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         stats = run.load_json(STATS, "dataset statistics")
-        model = make_model(cfg, stats)
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), {"stats": stats}, run)
+        return dt_head(cfg, stats), {"stats": stats}
 
     def evaluate(self, loaded: Loaded, cfg: DTConfig, overrides: dict[str, str]) -> dict:
         """Online returns per target: --eval.targets=100,200 --eval.episodes=N --eval.seed=S ...;

@@ -18,9 +18,8 @@ from ..storage import write_text
 from ..tasks import LanguageModelTask, TzooModel, generate, score
 from ..tokenizers import TextTokenizer, encode_corpus, load_codec, train_codec
 from ..tokenizers.text import Codec
-from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
-from .checkpoint import load_weights, model_sha
-from .rundir import WEIGHTS, RunDir
+from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
+from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
 TASK = "lm"
@@ -183,29 +182,28 @@ def lm_data(cfg: LMConfig, corpus: Corpus, sample: Callable[[TzooModel, str], st
 class LanguageModelRecipe(RecipeBase):
     """Decoder-only LM: text ids -> causal backbone -> next-token head (tied to the embedding)."""
 
+    task = TASK
     verbs = ("sample", "eval")
+    headline = ("val_bpc", False)
 
     def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
         super().__init__(presets)
         self.name, self.summary = name, summary
 
-    def build(self, cfg: LMConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def task_parts(self, cfg: LMConfig, run: RunDir, is_main: bool,
+                   barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         corpus = load_corpus(cfg.data, run, is_main, barrier)
-        model = make_model(cfg, corpus.codec.vocab_size)
         s = cfg.sample
 
         def sample(m: TzooModel, task: str) -> str:
             return sample_text(m, task, corpus.codec, cfg.data.block_size, s.prompt, s.max_new_tokens,
                                s.temperature, s.top_k, cfg.loop.seed)
-        return Parts(model, {TASK: lm_data(cfg, corpus, sample)})
+        return lm_head(cfg, corpus.codec.vocab_size), lm_data(cfg, corpus, sample)
 
     # -- using a trained run ---------------------------------------------------------------
-    def load(self, cfg: LMConfig, run: RunDir) -> Loaded:
+    def task_head(self, cfg: LMConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         codec = load_codec(cfg.data.tokenizer, run.path)
-        model = make_model(cfg, codec.vocab_size)
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), {"codec": codec}, run)
+        return lm_head(cfg, codec.vocab_size), {"codec": codec}
 
     def sample(self, loaded: Loaded, cfg: LMConfig, prompt: Optional[str] = None, **options: Any) -> str:
         """Text continuing `prompt`; options: max_new_tokens, temperature, top_k, seed, use_cache

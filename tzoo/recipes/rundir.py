@@ -17,7 +17,7 @@ LOG = "log.jsonl"
 STATE = "state"
 # Files a run writes before its first checkpoint; a fresh run refuses a folder that holds any of them,
 # so it never silently reuses another run's codec or class names.
-ARTEFACTS = ("vocab.json", "tokenizer.json", "classes.json", "state_stats.json", WEIGHTS, LOG, STATE)
+ARTEFACTS = ("vocab.json", "tokenizer.json", "classes.json", "state_stats.json", "tasks", WEIGHTS, LOG, STATE)
 
 
 class RunDir:

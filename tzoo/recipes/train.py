@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType
 from torch import Tensor
 
 from ..errors import TzooError, is_out_of_memory
@@ -70,12 +70,15 @@ def seed_step(seed: int, device: torch.device) -> None:
 SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
 
 
-def make_accelerator(loop) -> Accelerator:
+def make_accelerator(loop, unused_parameters: bool = False) -> Accelerator:
     """The accelerate front end. Several processes without a GPU (torchrun on a CPU machine) need
-    accelerate's CPU mode, or each process silently trains alone."""
+    accelerate's CPU mode, or each process silently trains alone. `unused_parameters`: a step may
+    leave parameters without a gradient (a multi-task step trains one task's head), which DDP
+    must be told about."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cpu = world > 1 and not torch.cuda.is_available()
-    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else []
+    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu, kwargs_handlers=handlers)
     if acc.distributed_type in SHARDED:
         raise TzooError(f"accelerate is configured for {acc.distributed_type.value}: tzoo checkpoints are whole "
                         "(unsharded) state written by the main process, so sharded training is not supported "
@@ -97,7 +100,7 @@ class Trainer:
     def __init__(self, recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> None:
         self.recipe, self.cfg, self.run, self.resume = recipe, cfg, run, resume
         self.loop, self.optim = cfg.loop, cfg.optim
-        self.acc = make_accelerator(self.loop)
+        self.acc = make_accelerator(self.loop, getattr(recipe, "unused_parameters", False))
         self.main = self.acc.is_main_process
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         # On a GPU, checking every loss would sync every step; in stop mode checks are batched (flush).
@@ -259,6 +262,8 @@ class Trainer:
         return key, data.higher_is_better
 
     def _improved(self, metrics: dict[str, float]) -> bool:
+        if not self.parts.select:
+            return False
         key, higher = self._monitor()
         value = metrics.get(key)
         if value is None:
@@ -372,6 +377,8 @@ class Trainer:
             for name, data in self.parts.tasks.items():
                 if data.finish is not None:
                     data.finish(self.parts.model.eval(), name, self.run, summary)
+            if self.parts.finish is not None:
+                self.parts.finish(self.parts.model.eval(), self.run, summary)
             self.run.save_metrics(summary)
         self.acc.wait_for_everyone()
         return summary if self.main else None

@@ -17,11 +17,10 @@ from ..modalities.streams import Stream, step_generator
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.image import ImageTokenizer
-from .base import Loaded, Parts, RecipeBase, TaskData, TaskHead, build_model
-from .checkpoint import load_weights, model_sha
+from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .classify import classifier_data, load_class_names, ranked, save_class_names
 from .plots import attention_overlays
-from .rundir import WEIGHTS, RunDir
+from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
 TASK = "cifar10"
@@ -133,7 +132,7 @@ def pooled_attention(model: TzooModel, images: Tensor, task: str = TASK) -> Tens
     last = model.backbone.attention_maps(tokens, "full")[-1].mean(dim=1)  # (B, N, N)
     a, b = spans[-1]
     rows = last[:, 0, a:b] if model.head(task).pool == "cls" else last[:, a:b, a:b].mean(dim=1)
-    gh, gw = model.tokenizers["image"].grid(images.shape[-2], images.shape[-1])
+    gh, gw = model.tokenizer("image", task).grid(images.shape[-2], images.shape[-1])
     return rows.reshape(-1, gh, gw)
 
 
@@ -170,6 +169,8 @@ class VitRecipe(RecipeBase):
     """ViT image classification on CIFAR-10 (or any parquet image dataset with the same schema)."""
 
     name = "vit-cifar10"
+    task = TASK
+    headline = ("test_acc", True)
     summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
     verbs = ("predict", "eval")
     obsolete = ("eval_images",)
@@ -186,20 +187,17 @@ class VitRecipe(RecipeBase):
             raise TzooError("train and test splits name different classes; check --data.dir")
         return train, test
 
-    def build(self, cfg: VitConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def task_parts(self, cfg: VitConfig, run: RunDir, is_main: bool,
+                   barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         full, test = self._splits(cfg, is_main, barrier)
         train, val = carve_validation(full, cfg.data.val_size, cfg.data.val_seed)
         save_class_names(run, train.class_names, is_main)
-        model = make_model(cfg, len(train.class_names))
-        return Parts(model, {TASK: image_data(cfg, train, val, test)})
+        return vit_head(cfg, len(train.class_names)), image_data(cfg, train, val, test)
 
     # -- using a trained run ---------------------------------------------------------------
-    def load(self, cfg: VitConfig, run: RunDir) -> Loaded:
+    def task_head(self, cfg: VitConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         names = load_class_names(run)
-        model = make_model(cfg, len(names))
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), {"class_names": names}, run)
+        return vit_head(cfg, len(names)), {"class_names": names}
 
     def predict(self, loaded: Loaded, cfg: VitConfig, inputs: list[str], k: int = 5) -> list[dict]:
         """The k most probable classes of each image file."""

@@ -36,7 +36,7 @@ def generate_answer(model: TzooModel, batch: Mapping[str, Any], bos: int, eos: i
         done |= nxt == eos
         if done.all() or t == max_len - 1:
             break
-        h = model.backbone(model.tokenizers[name](nxt[:, None], start=t + 1), "prefix", prefix, cache)
+        h = model.backbone(model.tokenizer(name, task)(nxt[:, None], start=t + 1), "prefix", prefix, cache)
     return torch.stack(out, dim=1)
 
 

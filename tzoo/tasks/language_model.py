@@ -73,7 +73,7 @@ def _pick(logits: Tensor, temperature: float, top_k: int, generator: Optional[to
 
 def _logits(model: TzooModel, task: Optional[str], ids: Tensor, start: int = 0, cache=None) -> Tensor:
     head = model.head(task)
-    tokens = model.tokenizers[head.inputs[-1]](ids, start=start)
+    tokens = model.tokenizer(head.inputs[-1], task)(ids, start=start)
     h = model.backbone(tokens, "causal", cache=cache)  # (B, T, D)
     return head.head(h[:, -1])  # (B, V)
 

@@ -23,15 +23,19 @@ class TzooModel(nn.Module):
         tasks: name -> head + loss, `forward(parts, batch, masks) -> TaskOutput`, where parts are the
             backbone states of each input, (B, N_i, D), and masks their padding masks (or None).
             Without targets in the batch a task returns outputs and `loss=None` (prediction).
+        routes: task -> {input name: tokenizer key}, for tasks whose tokenizers are stored under
+            other keys (a multi-task model keeps each task's as `TASK/NAME`); unrouted inputs use
+            their own name.
     """
 
     def __init__(self, tokenizers: Mapping[str, nn.Module], backbone: Backbone,
-                 tasks: Mapping[str, nn.Module]) -> None:
+                 tasks: Mapping[str, nn.Module], routes: Optional[Mapping[str, Mapping[str, str]]] = None) -> None:
         super().__init__()
         if not tasks:
             raise ValueError("a model needs at least one task")
+        self.routes = {t: dict(r) for t, r in (routes or {}).items()}
         for name, task in tasks.items():
-            missing = [n for n in task.inputs if n not in tokenizers]
+            missing = [n for n in task.inputs if self.routes.get(name, {}).get(n, n) not in tokenizers]
             if missing:
                 raise ValueError(f"task {name!r} needs tokenizers {missing} that were not given")
         self.tokenizers = nn.ModuleDict(dict(tokenizers))
@@ -42,15 +46,23 @@ class TzooModel(nn.Module):
     def task_names(self) -> list[str]:
         return list(self.tasks)
 
-    def head(self, task: Optional[str] = None) -> nn.Module:
-        """The task called `task`; None means the only one."""
+    def task_name(self, task: Optional[str] = None) -> str:
+        """`task`, checked; None means the only one."""
         if task is None:
             if len(self.tasks) != 1:
                 raise ValueError(f"this model has tasks {self.task_names}; name one")
-            return next(iter(self.tasks.values()))
+            return self.task_names[0]
         if task not in self.tasks:
             raise KeyError(f"no task {task!r}; tasks: {self.task_names}")
-        return self.tasks[task]
+        return task
+
+    def head(self, task: Optional[str] = None) -> nn.Module:
+        """The task called `task`; None means the only one."""
+        return self.tasks[self.task_name(task)]
+
+    def tokenizer(self, name: str, task: Optional[str] = None) -> nn.Module:
+        """The tokenizer `task` reads its input `name` with."""
+        return self.tokenizers[self.routes.get(self.task_name(task), {}).get(name, name)]
 
     def tokenize(self, batch: Mapping[str, Any], task: Optional[str] = None) -> tuple[TokenSet, list[tuple[int, int]]]:
         """One joint token set from the task's inputs, plus each input's span.
@@ -60,7 +72,7 @@ class TzooModel(nn.Module):
         """
         sets, pending = [], []
         for name in self.head(task).inputs:
-            tok = self.tokenizers[name]
+            tok = self.tokenizer(name, task)
             if not getattr(tok, "needs_input", True):
                 pending.append(len(sets))
                 sets.append(tok)

@@ -1,0 +1,201 @@
+"""Recipe `multitask`: one backbone trained jointly on the tasks of several recipes, one checkpoint.
+
+Each task is the recipe's own parts (`task_parts` / `task_head`): its data pipeline, tokenizers,
+head, evaluator, artefacts and verbs, unchanged. Its config is that recipe's config, as a
+section of this one (`--char_lm.data.block_size=128`); the section's `backbone`, `optim` and
+`loop.max_steps` give way to the joint ones, its `loop.batch_size` and `loop.eval_batches` stay
+the task's. Each task keeps its own tokenizers (stored as `TASK/NAME`) and its run files under
+`tasks/TASK/` of the run directory; a `TaskSchedule` picks the task of every micro-batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..backbone import BackboneConfig
+from ..errors import TzooError
+from ..tasks import TzooModel
+from .audio import AUDIO_FSDD, AudioConfig
+from .av_digits import AV_DIGITS, AvConfig
+from .base import Loaded, Parts, RecipeBase, TaskData, build_model
+from .checkpoint import load_weights, model_sha
+from .dt import DT, DTConfig
+from .lm import CHAR_LM, LMConfig
+from .rundir import WEIGHTS, RunDir
+from .schedule import MixedBatches, TaskSchedule
+from .settings import LoopConfig, OptimConfig
+from .vit import VIT_CIFAR10, VitConfig
+
+MEMBERS = {r.name: r for r in (CHAR_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS)}
+TASKS_DIR = "tasks"
+
+
+def section(task: str) -> str:
+    """The config section of a task: `char-lm` -> `char_lm`."""
+    return task.replace("-", "_")
+
+
+@dataclass
+class TasksConfig:
+    """Which tasks train together, and how often each is drawn.
+
+    Attributes:
+        names: the tasks (recipe names), in the order their metrics are reported.
+        weights: `TASK:WEIGHT` entries; a micro-batch trains TASK with probability WEIGHT / sum
+            (tasks not listed weigh 1).
+    """
+
+    names: tuple[str, ...] = tuple(MEMBERS)
+    weights: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if not self.names:
+            raise ValueError("names: name at least one task")
+        for name in self.names:
+            if name not in MEMBERS:
+                raise ValueError(f"names: unknown task {name!r}; tasks: {','.join(MEMBERS)}")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"names: a task is named twice in {','.join(self.names)}")
+        self.weight_list()
+
+    def weight_list(self) -> list[float]:
+        """One weight per task in `names`."""
+        given: dict[str, float] = {}
+        for entry in self.weights:
+            name, sep, value = entry.partition(":")
+            if not sep or name not in self.names:
+                raise ValueError(f"weights: {entry!r} is not TASK:WEIGHT for a task in --tasks.names "
+                                 f"({','.join(self.names)})")
+            try:
+                w = float(value)
+            except ValueError:
+                raise ValueError(f"weights: {entry!r}: {value!r} is not a number") from None
+            if not w > 0 or w == float("inf"):
+                raise ValueError(f"weights: {entry!r}: a weight must be a positive number")
+            given[name] = w
+        return [given.get(n, 1.0) for n in self.names]
+
+
+@dataclass
+class MultitaskConfig:
+    """The joint run: tasks, the shared backbone, the loop and optimizer, and one section per task."""
+
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    char_lm: LMConfig = field(default_factory=CHAR_LM.default)
+    vit_cifar10: VitConfig = field(default_factory=VIT_CIFAR10.default)
+    audio_fsdd: AudioConfig = field(default_factory=AUDIO_FSDD.default)
+    dt: DTConfig = field(default_factory=DT.default)
+    av_digits: AvConfig = field(default_factory=AV_DIGITS.default)
+
+    def task_config(self, task: str) -> Any:
+        """The task's recipe config, with the joint seed."""
+        cfg = getattr(self, section(task))
+        return replace(cfg, loop=replace(cfg.loop, seed=self.loop.seed))
+
+
+def task_run(run: RunDir, task: str) -> RunDir:
+    """Where a task's run files (codec, class names, statistics, plots) live."""
+    return RunDir(run.path / TASKS_DIR / task)
+
+
+def _scoped(task: str, data: TaskData, run: RunDir) -> TaskData:
+    """`data` whose `finish` writes into the task's folder and sees (and adds to) its own metrics."""
+    inner = data.finish
+    if inner is None:
+        return data
+
+    def finish(model: TzooModel, name: str, _: RunDir, summary: dict) -> None:
+        prefix = f"{task}/"
+        own = {k[len(prefix):]: v for k, v in summary.items() if k.startswith(prefix)}
+        inner(model, name, run, own)
+        summary.update({prefix + k: v for k, v in own.items()})
+    return replace(data, finish=finish)
+
+
+def task_table(names: tuple[str, ...], summary: dict) -> dict[str, dict[str, Any]]:
+    """{task: {"metric", "joint", "higher_is_better"}}: each task's headline figure in a joint run."""
+    table = {}
+    for name in names:
+        metric, higher = MEMBERS[name].headline
+        table[name] = {"metric": metric, "joint": summary.get(f"{name}/{metric}"), "higher_is_better": higher}
+    return table
+
+
+class MultitaskRecipe(RecipeBase):
+    """Several recipes' tasks on one shared backbone: one run directory, one model.safetensors."""
+
+    name = "multitask"
+    summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
+    verbs = ("sample", "predict", "eval")
+    unused_parameters = True  # a step trains one task: the other heads get no gradient
+
+    def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
+              barrier: Callable[[], None]) -> Parts:
+        heads, tasks = {}, {}
+        for name in cfg.tasks.names:
+            sub = task_run(run, name)
+            sub.path.mkdir(parents=True, exist_ok=True)
+            heads[name], data = MEMBERS[name].task_parts(cfg.task_config(name), sub, is_main, barrier)
+            tasks[name] = _scoped(name, data, sub)
+        model = build_model(cfg.backbone, heads, scoped=True)
+        schedule = TaskSchedule(cfg.tasks.names, cfg.tasks.weight_list(), cfg.loop.seed)
+        source = MixedBatches({n: d.train for n, d in tasks.items()}, schedule)
+        accum, steps = cfg.loop.grad_accum, cfg.loop.max_steps
+
+        def finish(model: TzooModel, run: RunDir, summary: dict) -> None:
+            summary["task_batches"] = schedule.draws(steps * accum)
+            summary["tasks"] = task_table(cfg.tasks.names, summary)
+        return Parts(model, tasks, source, select=False, finish=finish)
+
+    def load(self, cfg: MultitaskConfig, run: RunDir) -> Loaded:
+        heads, artefacts = {}, {}
+        for name in cfg.tasks.names:
+            heads[name], artefacts[name] = MEMBERS[name].task_head(cfg.task_config(name), task_run(run, name))
+        model = build_model(cfg.backbone, heads, scoped=True)
+        load_weights(model, run / WEIGHTS, model_sha(run))
+        return Loaded(model.eval(), artefacts, run)
+
+    def select(self, loaded: Loaded, cfg: MultitaskConfig, task: Optional[str]) -> tuple[RecipeBase, Any, Loaded]:
+        """(recipe, config, loaded) that run one task's verbs on the joint model."""
+        if task is None or task not in cfg.tasks.names:
+            raise self.no_task(loaded.run, cfg, task)
+        run = task_run(loaded.run, task) if loaded.run is not None else None
+        return MEMBERS[task], cfg.task_config(task), Loaded(loaded.model, loaded.artefacts[task], run, task)
+
+    def no_task(self, run: Optional[RunDir], cfg: MultitaskConfig, task: Optional[str] = None) -> TzooError:
+        """The one-line error for a missing or unknown task, listing the run's tasks."""
+        where = f"{run.path}: " if run is not None else ""
+        said = "name a task with --task" if task is None else f"no task {task!r}"
+        return TzooError(f"{where}{said}; this multitask run holds: {', '.join(cfg.tasks.names)}")
+
+    def sample(self, loaded: Loaded, cfg: MultitaskConfig, prompt: Optional[str] = None, **options: Any) -> str:
+        raise self.no_task(loaded.run, cfg)
+
+    def predict(self, loaded: Loaded, cfg: MultitaskConfig, inputs: list[str], **options: Any) -> list[dict]:
+        raise self.no_task(loaded.run, cfg)
+
+    def evaluate(self, loaded: Loaded, cfg: MultitaskConfig, overrides: dict[str, str]) -> dict:
+        raise self.no_task(loaded.run, cfg)
+
+
+def _cpu() -> MultitaskConfig:
+    """Every task on one backbone of 4 blocks of 128 (4 heads), 5000 steps on a 2-core CPU; each
+    task's section is its recipe's CPU preset with cheaper periodic evaluations."""
+    cfg = MultitaskConfig(
+        backbone=BackboneConfig(dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0, bias=True),
+        loop=LoopConfig(batch_size=32, max_steps=5000, eval_every=1000, save_every=1000, log_every=100),
+        optim=OptimConfig(lr=1e-3, min_lr=1e-5, warmup_steps=200, weight_decay=0.05, grad_clip=1.0),
+    )
+    return replace(
+        cfg,
+        vit_cifar10=replace(cfg.vit_cifar10, loop=replace(cfg.vit_cifar10.loop, eval_batches=10)),
+        audio_fsdd=replace(cfg.audio_fsdd, loop=replace(cfg.audio_fsdd.loop, eval_batches=10)),
+    )
+
+
+MULTITASK = MultitaskRecipe({"cpu": _cpu})
