@@ -64,6 +64,8 @@ EPISODES, COLLECT_SEED = 140, 0  # 20 episodes of each of the 7 members of `mixe
 TARGET_FRACTIONS = (1.0, 0.25, 0.5, 0.75)  # DT targets, as fractions of ref_min..ref_max; the first is scored
 SCORE_TARGET = 90.0
 SPEEDUP_UPDATES, SPEEDUP_ENV_STEPS = 1.5, 3.0
+SPEED_SHAPE = {"data.context": "20", "loop.batch_size": "64", "backbone.dim": "128", "backbone.depth": "3",
+               "backbone.heads": "1", "backbone.mlp_ratio": "4.0", "backbone.dropout": "0.1"}  # the DT paper's
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -336,8 +338,10 @@ def speed(threads: int, dataset_id: str, args: argparse.Namespace) -> dict:
     from tzoo.recipes.dt import DT, dataset_stats, make_model
     from tzoo.recipes.optim import make_optimizer
 
+    from tzoo.config import apply_overrides
+
     torch.set_num_threads(threads)
-    cfg = DT.presets[args.preset]()
+    cfg = apply_overrides(DT.presets[args.preset](), SPEED_SHAPE)  # the shape of the comparison, whatever the preset
     dataset = open_dataset(dataset_id)
     episodes = load_episodes(dataset)
     env = recover_env(dataset, eval_env=True)
