@@ -101,6 +101,11 @@ class Parts:
     finish: Optional[Callable[[TzooModel, RunDir, dict], None]] = None
 
     @property
+    def prefixed(self) -> bool:
+        """Metrics carry their task's name (`TASK/val_loss`): a multi-task run, even of one task."""
+        return self.source is not None or len(self.tasks) > 1
+
+    @property
     def train(self) -> BatchSource:
         """The training batches: the mixing source of several tasks, or the only task's."""
         return self.source if self.source is not None else self.only()[1].train

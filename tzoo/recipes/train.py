@@ -230,7 +230,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, Any]:
-        """Validation metrics of every task (prefixed by the task's name when there are several)."""
+        """Validation metrics of every task (prefixed by the task's name in a multi-task run)."""
         model = self.parts.model
         model.eval()
         metrics: dict[str, Any] = {}
@@ -254,11 +254,11 @@ class Trainer:
         return metrics
 
     def _named(self, task: str, metrics: dict[str, Any]) -> dict[str, Any]:
-        return metrics if len(self.parts.tasks) == 1 else {f"{task}/{k}": v for k, v in metrics.items()}
+        return {f"{task}/{k}": v for k, v in metrics.items()} if self.parts.prefixed else metrics
 
     def _monitor(self) -> tuple[str, bool]:
         name, data = next(iter(self.parts.tasks.items()))
-        key = data.monitor if len(self.parts.tasks) == 1 else f"{name}/{data.monitor}"
+        key = f"{name}/{data.monitor}" if self.parts.prefixed else data.monitor
         return key, data.higher_is_better
 
     def _improved(self, metrics: dict[str, float]) -> bool:

@@ -1,0 +1,158 @@
+"""Multi-task benchmark: one backbone trained jointly on several tasks against one model per task.
+
+    python benchmarks/multitask.py                          # every task, 5000 joint steps (~1 hour on 2 CPU cores)
+    python benchmarks/multitask.py --steps 2000 --tasks char-lm,dt
+    python benchmarks/multitask.py -- --tasks.weights=vit-cifar10:2   # overrides for every run after --
+
+1. Joint: `tzoo train multitask` (preset `cpu`: every task's section is its recipe's CPU preset, one
+   backbone of 4 x 128) for --steps optimizer steps; the task schedule draws each micro-batch's task.
+2. Single: for each task, the same recipe with `--tasks.names=TASK` and as many steps as the joint run
+   drew that task. A task reads its own batches in order, so the single-task model sees exactly the
+   batches (the same examples) the joint model saw for that task; same backbone shape, optimizer, seed.
+   Both keep their last weights (the multitask recipe does no checkpoint selection).
+3. Each task's headline metric (char-lm: validation bits per character; vit-cifar10 and audio-fsdd:
+   test accuracy; dt: normalised score; av-digits: test exact match with both inputs, mean over
+   questions), joint beside single. Target: every task within 5% (relative) of its single-task model.
+   Size: the joint checkpoint against the sum of the task-specific parts plus one backbone.
+
+Run directories are kept under --out (default runs/multitask-bench; a finished run is reused). Writes
+multitask.json and multitask.png there (--docs: also docs/multitask.png). The last line printed is one
+JSON object {task: {"metric", "joint", "single", "higher_is_better"}, ...}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WITHIN = 0.05  # relative
+
+
+def train(out: Path, args: list[str]) -> tuple[dict, float]:
+    """`tzoo train multitask --out OUT ARGS` in this process (reused if finished); (metrics, wall seconds)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    from tzoo.cli import main
+
+    if (out / "metrics.json").is_file():
+        print(f"[reuse] {out}", flush=True)
+        return json.loads((out / "metrics.json").read_text()), float("nan")
+    if out.exists():
+        shutil.rmtree(out)
+    began = time.perf_counter()
+    code = main(["train", "multitask", "--out", str(out), *args])
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    if code != 0:
+        raise SystemExit(f"training {out} failed with exit status {code}")
+    return json.loads((out / "metrics.json").read_text()), time.perf_counter() - began
+
+
+def backbone_params(out: Path) -> tuple[int, int]:
+    """(parameters of the backbone, of the whole model) of a run's model.safetensors."""
+    from tzoo.storage import load_tensors
+
+    tensors = load_tensors(out / "model.safetensors")
+    backbone = sum(t.numel() for k, t in tensors.items() if k.startswith("backbone."))
+    return backbone, sum(t.numel() for t in tensors.values())
+
+
+def relative_gap(joint: float, single: float, higher: bool) -> float:
+    """How much worse joint is than single, as a fraction of single (negative: better)."""
+    worse = single - joint if higher else joint - single
+    return worse / abs(single) if single else float("inf")
+
+
+def plot(table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.2))
+    for ax, name in zip(axes if len(names) > 1 else [axes], names):
+        row = table[name]
+        ax.bar(["joint", "single"], [row["joint"], row["single"]], color=["#4477aa", "#bbbbbb"])
+        ax.set_title(f"{name}\n{row['metric']} ({'higher' if row['higher_is_better'] else 'lower'} is better)",
+                     fontsize=8)
+        for i, v in enumerate((row["joint"], row["single"])):
+            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+    fig.suptitle("one backbone for every task vs one model per task (same examples per task)", fontsize=9)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default="char-lm,vit-cifar10,audio-fsdd,dt,av-digits")
+    p.add_argument("--steps", type=int, default=5000, help="joint optimizer steps")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "multitask-bench")
+    p.add_argument("--docs", action="store_true", help="also write docs/multitask.png")
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    names = [n for n in args.tasks.split(",") if n]
+
+    if "dt" in names:  # the DT task's dataset: tzoo/cartpole/mixed-v0, collected if missing
+        import os
+
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from dt import ensure_datasets
+
+        root = Path(os.environ.setdefault("MINARI_DATASETS_PATH", str(ROOT / "runs" / "minari")))
+        ensure_datasets(["cartpole"], root)
+
+    from tzoo.recipes.multitask import MEMBERS
+
+    common = [f"--loop.eval_every={args.steps}", *extra]
+    joint_dir = args.out / "joint"
+    joint, joint_s = train(joint_dir, [f"--tasks.names={','.join(names)}", f"--loop.max_steps={args.steps}", *common])
+    draws = joint["task_batches"]
+    print(f"[joint] {args.steps} steps, batches per task {draws}, {joint_s:.0f} s", flush=True)
+
+    table, sizes = {}, {"backbone": backbone_params(joint_dir)[0], "joint": backbone_params(joint_dir)[1], "parts": 0}
+    for name in names:
+        steps = draws[name]
+        out = args.out / f"single-{name}"
+        single, single_s = train(out, [f"--tasks.names={name}", f"--loop.max_steps={steps}",
+                                       f"--loop.eval_every={steps}", *extra])
+        metric, higher = MEMBERS[name].headline
+        j, s = joint["tasks"][name]["joint"], single["tasks"][name]["joint"]
+        gap = relative_gap(j, s, higher)
+        table[name] = {"metric": metric, "joint": j, "single": s, "higher_is_better": higher,
+                       "batches": steps, "relative_gap": round(gap, 4), "within_5pct": gap <= WITHIN}
+        backbone, total = backbone_params(out)
+        sizes["parts"] += total - backbone
+        print(f"[single] {name}: {steps} steps, {metric} joint {j:.4f} vs single {s:.4f} "
+              f"({'met' if gap <= WITHIN else 'NOT met'}: {100 * gap:+.1f}% worse), {single_s:.0f} s", flush=True)
+
+    sizes["fits"] = sizes["joint"] <= sizes["parts"] + sizes["backbone"]
+    print(f"\n{'task':<12} {'metric':<18} {'joint':>8} {'single':>8} {'worse by':>9}  target (within 5%)")
+    for name, row in table.items():
+        print(f"{name:<12} {row['metric']:<18} {row['joint']:>8.4f} {row['single']:>8.4f} "
+              f"{100 * row['relative_gap']:>8.1f}%  {'met' if row['within_5pct'] else 'NOT met'}")
+    print(f"joint checkpoint {sizes['joint']:,} parameters; task-specific parts {sizes['parts']:,} + one backbone "
+          f"{sizes['backbone']:,} = {sizes['parts'] + sizes['backbone']:,}: {'met' if sizes['fits'] else 'NOT met'}")
+
+    result = {"steps": args.steps, "joint_wall_s": round(joint_s, 1), "sizes": sizes, "tasks": table}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "multitask.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(table, args.out / "multitask.png")
+    if args.docs:
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(args.out / "multitask.png", ROOT / "docs" / "multitask.png")
+    print(json.dumps({name: {k: row[k] for k in ("metric", "joint", "single", "higher_is_better")}
+                      for name, row in table.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
