@@ -77,3 +77,18 @@ def test_missing_mnist_folder_says_what_to_pass(tmp_path, capsys):
     assert_clean_error(*run_cli(capsys, "train", "av-digits", "--out", tmp_path / "r",
                                 f"--data.mnist_dir={tmp_path / 'nope'}", *TINY), "--data.mnist_dir")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_encoder_decoder_fusion_trains_and_answers(trained, tmp_path, capsys):
+    root, prefix_run = trained
+    out = tmp_path / "encdec"
+    code, _, err = run_cli(capsys, "train", "av-digits", "--out", out, f"--data.mnist_dir={root / 'mnist'}",
+                           f"--data.fsdd_dir={root / 'rec'}", "--loop.max_steps=4", "--model.fusion=encdec", *TINY)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["acc"]) == {"written", "spoken", "match", "sum", "fused"}
+    assert metrics["params"] == json.loads((prefix_run / "metrics.json").read_text())["params"]  # same parameters
+    wav = write_wav(tmp_path / "three.wav", tone(3, 0.4))
+    code, stdout, err = run_cli(capsys, "predict", out, "--audio", wav, "--prompt", "which digit is spoken?")
+    assert code == 0, err
+    assert len(stdout.strip().splitlines()[-1]) <= 10

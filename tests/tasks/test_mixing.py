@@ -1,4 +1,5 @@
 """Mixing modalities in one set: absent inputs are masked, subsets mix in a batch, answers are generated."""
+import pytest
 import torch
 
 from tzoo.backbone import Backbone, BackboneConfig
@@ -14,13 +15,16 @@ V, D = 13, 16
 INPUTS = ("image", "audio", "question", "answer")
 
 
-def tiny_model() -> TzooModel:
+FUSIONS = pytest.mark.parametrize("fusion", ["prefix", "encdec"])
+
+
+def tiny_model(fusion: str = "prefix") -> TzooModel:
     torch.manual_seed(0)
     mel = MelConfig(n_mels=8)
     tokenizers = {"image": MaybeAbsent(ImageTokenizer(7, D, channels=1, mean=(0.5,), std=(0.5,))),
                   "audio": MaybeAbsent(AudioTokenizer(mel, D, 64)),
                   "question": TextTokenizer(V, D, QUESTION), "answer": TextTokenizer(V, D, ANSWER)}
-    task = LanguageModelTask(D, V, inputs=INPUTS, pattern="prefix")
+    task = LanguageModelTask(D, V, inputs=INPUTS, pattern=fusion)
     model = TzooModel(tokenizers, Backbone(BackboneConfig(dim=D, depth=2, heads=2, max_positions=64)), {"qa": task})
     with torch.no_grad():
         for p in model.parameters():
@@ -39,8 +43,9 @@ def batch(rows=3, image_present=None, audio_present=None, seed=0):
             "answer": torch.randint(1, V, (rows, 4), generator=g)}
 
 
-def test_spans_follow_the_inputs_and_the_answer_is_causal():
-    model = tiny_model()
+@FUSIONS
+def test_spans_follow_the_inputs_and_the_answer_is_causal(fusion):
+    model = tiny_model(fusion)
     tokens, spans = model.tokenize(batch())
     assert [b - a for a, b in spans][2:] == [5, 4] and spans[-1][1] == tokens.embeds.shape[1]
     assert spans[0] == (0, 16)  # 28x28 in 7x7 patches
@@ -55,8 +60,9 @@ def test_spans_follow_the_inputs_and_the_answer_is_causal():
     assert not torch.allclose(base[:, 0], model(b3).outputs["logits"][:, 0], atol=1e-4)
 
 
-def test_an_absent_modality_has_no_effect():
-    model = tiny_model()
+@FUSIONS
+def test_an_absent_modality_has_no_effect(fusion):
+    model = tiny_model(fusion)
     a = batch(image_present=[False] * 3, seed=0)
     b = batch(image_present=[False] * 3, seed=0)
     b["image"]["images"] = torch.randint(0, 256, b["image"]["images"].shape, dtype=torch.uint8)
@@ -66,8 +72,9 @@ def test_an_absent_modality_has_no_effect():
     assert not torch.allclose(la, model(present).outputs["logits"], atol=1e-3)  # the check can fail
 
 
-def test_one_batch_mixes_examples_with_different_subsets():
-    model = tiny_model()
+@FUSIONS
+def test_one_batch_mixes_examples_with_different_subsets(fusion):
+    model = tiny_model(fusion)
     mixed = batch(image_present=[True, False, True], audio_present=[True, True, False])
     together = model(mixed).outputs["logits"]
     for row in range(3):
@@ -76,8 +83,9 @@ def test_one_batch_mixes_examples_with_different_subsets():
         assert torch.allclose(model(alone).outputs["logits"][0], together[row], atol=1e-5), row
 
 
-def test_cached_answer_equals_greedy_recomputation():
-    model = tiny_model()
+@FUSIONS
+def test_cached_answer_equals_greedy_recomputation(fusion):
+    model = tiny_model(fusion)
     b = batch(image_present=[True, False, True])
     got = generate_answer(model, b, bos=0, eos=V - 1, max_len=6)
     ids = torch.zeros(3, 1, dtype=torch.long)
@@ -87,3 +95,26 @@ def test_cached_answer_equals_greedy_recomputation():
         nxt = logits.argmax(-1)
         assert torch.equal(got[:, t][got[:, :t].eq(V - 1).sum(1) == 0], nxt[got[:, :t].eq(V - 1).sum(1) == 0]), t
         ids = torch.cat([ids, got[:, t:t + 1]], dim=1)
+
+
+def test_both_fusions_have_the_same_parameters_and_differ_in_output():
+    prefix, encdec = tiny_model("prefix"), tiny_model("encdec")
+    assert [(n, p.shape) for n, p in prefix.named_parameters()] == [(n, p.shape) for n, p in encdec.named_parameters()]
+    b = batch()
+    a, c = prefix(b).outputs["logits"], encdec(b).outputs["logits"]
+    assert a.shape == c.shape and not torch.allclose(a, c, atol=1e-3)
+
+
+def test_encdec_answer_sees_the_encoders_final_states():
+    """Decoding reads the memory, which the answer cannot change: the encoder part of the states
+    is the same whatever the answer, unlike the prefix model's states (where it also holds)."""
+    model = tiny_model("encdec")
+    b, b2 = batch(), batch()
+    b2["answer"] = (b2["answer"] + 1) % V
+    parts, _ = model.encode(b)
+    parts2, _ = model.encode(b2)
+    for x, y in zip(parts[:3], parts2[:3]):
+        assert torch.allclose(x, y, atol=1e-6)
+    tokens, spans = model.tokenize(b)
+    memory = model.backbone(tokens.slice(0, spans[-1][0]), "full")
+    assert torch.allclose(torch.cat(parts[:3], dim=1), memory, atol=1e-6)

@@ -58,6 +58,12 @@ class TokenSet:
         b, n, _ = self.embeds.shape
         return torch.ones(b, n, dtype=torch.bool, device=self.embeds.device)
 
+    def slice(self, start: int, end: int) -> "TokenSet":
+        """Tokens start .. end-1 of every example."""
+        cut = lambda t: t[:, start:end]  # noqa: E731
+        return TokenSet(cut(self.embeds), cut(self.type_ids), cut(self.positions),
+                        None if self.mask is None else cut(self.mask))
+
     @staticmethod
     def cat(sets: Sequence["TokenSet"]) -> tuple["TokenSet", list[tuple[int, int]]]:
         """Concatenate sets along N; returns the joint set and the (start, end) span of each part."""

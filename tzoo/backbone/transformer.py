@@ -121,6 +121,23 @@ class Backbone(nn.Module):
             cache.length += n
         return self.norm(x)  # (B, N, D)
 
+    def remember(self, memory: Tensor, mask: Optional[Tensor], cache: KVCache) -> None:
+        """Encoder-decoder: store an encoder's final states `memory` (B, M, D) in `cache` as every
+        block's first M keys and values (each through that block's norm and key/value projections).
+
+        Tokens run afterwards with the "prefix" pattern and prefix_len M then attend, in every
+        block, to all of the memory (cross-attention, as in the original transformer but with the
+        block's own attention weights, so no parameter is added) and causally to each other.
+        `mask` (B, M) marks real memory tokens (None: all real).
+        """
+        if cache.length:
+            raise ValueError("remember() fills an empty cache")
+        for i, block in enumerate(self.blocks):
+            _, k, v = block.attn._qkv(block.norm1(memory))  # (B, H, M, hd)
+            cache.update(i, k, v)
+        cache.keys_mask(mask, memory.shape[1])
+        cache.length += memory.shape[1]
+
     @torch.no_grad()
     def attention_maps(self, tokens: TokenSet, pattern: str = "full",
                        prefix_len: Optional[Tensor] = None) -> list[Tensor]:

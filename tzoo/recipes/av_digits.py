@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -78,9 +78,18 @@ class AvDataConfig:
 
 @dataclass
 class AvModelConfig:
-    """patch_size: side of an image patch (28 must be a multiple)."""
+    """How the inputs are fused.
+
+    Attributes:
+        patch_size: side of an image patch (28 must be a multiple).
+        fusion: "prefix": image, audio and question tokens and the answer in one set, the set
+            attended bidirectionally and the answer causally; "encdec": the set encoded alone
+            (full attention), the answer decoded with cross-attention to the encoder's final
+            states. Both use the same backbone blocks and the same parameters.
+    """
 
     patch_size: int = 7
+    fusion: Literal["prefix", "encdec"] = "prefix"
 
     def validate(self) -> None:
         if self.patch_size < 1 or 28 % self.patch_size:
@@ -110,7 +119,7 @@ def av_head(cfg: AvConfig) -> TaskHead:
                                                           std=(0.3081,))),
                       "audio": MaybeAbsent(AudioTokenizer(cfg.mel, dim, cfg.audio_tokens())),
                       "question": TextTokenizer(v, dim, QUESTION), "answer_in": TextTokenizer(v, dim, ANSWER)}
-        return tokenizers, LanguageModelTask(dim, v, inputs=INPUTS, pattern="prefix")
+        return tokenizers, LanguageModelTask(dim, v, inputs=INPUTS, pattern=cfg.model.fusion)
     positions = max((28 // cfg.model.patch_size) ** 2, cfg.audio_tokens(), MAX_QUESTION)
     return TaskHead(positions, make, f"--data.max_seconds={cfg.data.max_seconds:g}")
 

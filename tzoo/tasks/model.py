@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbone import Backbone, TokenSet, split
+from ..backbone.cache import KVCache
 from .output import TaskOutput
 
 
@@ -15,7 +16,9 @@ class TzooModel(nn.Module):
 
     Each task declares `inputs` (tokenizer names, in the order their tokens enter the set) and
     `pattern` (attention pattern) as constructor arguments. With pattern "prefix", every input
-    before the last one is the bidirectional prefix.
+    before the last one is the bidirectional prefix. With pattern "encdec" the same split is
+    encoder-decoder: the earlier inputs are encoded alone with full attention, and the last one
+    is decoded causally with cross-attention to the encoder's final states (`Backbone.remember`).
 
     Args:
         tokenizers: name -> module mapping a batch entry to a TokenSet.
@@ -98,9 +101,28 @@ class TzooModel(nn.Module):
         """Backbone states of each input [(B, N_i, D), ...] and their padding masks [(B, N_i) or None]."""
         tokens, spans = self.tokenize(batch, task)
         pattern = self.head(task).pattern
-        h = self.backbone(tokens, pattern, self.prefix_len(tokens, spans, pattern))  # (B, N, D)
+        if pattern == "encdec":
+            h = self.encode_decode(tokens, spans[-1][0])[0]  # (B, N, D)
+        else:
+            h = self.backbone(tokens, pattern, self.prefix_len(tokens, spans, pattern))  # (B, N, D)
         masks = split(tokens.mask.unsqueeze(-1), spans) if tokens.mask is not None else [None] * len(spans)
         return split(h, spans), [m.squeeze(-1) if m is not None else None for m in masks]
+
+    def encode_decode(self, tokens: TokenSet, split_at: int, extra: int = 0) -> tuple[Tensor, KVCache, Tensor]:
+        """Tokens before `split_at` encoded with full attention, the rest decoded after them.
+
+        Returns the states (B, N, D) (the encoder's, then the decoder's), the decoder's KV cache
+        (the memory, then the decoded tokens, with room for `extra` more) and the (B,) prefix
+        length that later decoding steps pass with the "prefix" pattern.
+        """
+        source, target = tokens.slice(0, split_at), tokens.slice(split_at, tokens.embeds.shape[1])
+        memory = self.backbone(source, "full")  # (B, M, D)
+        b, n = target.embeds.shape[:2]
+        cache = self.backbone.new_cache(b, split_at + n + extra)
+        self.backbone.remember(memory, source.mask, cache)
+        prefix = torch.full((b,), split_at, dtype=torch.long, device=memory.device)
+        h = self.backbone(target, "prefix", prefix, cache)  # (B, N - M, D)
+        return torch.cat([memory, h], dim=1), cache, prefix
 
     def forward(self, batch: Mapping[str, Any], task: Optional[str] = None) -> TaskOutput:
         parts, masks = self.encode(batch, task)
