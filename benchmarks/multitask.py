@@ -25,31 +25,12 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
+
+from trainrun import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 WITHIN = 0.05  # relative
-
-
-def train(out: Path, args: list[str]) -> tuple[dict, float]:
-    """`tzoo train multitask --out OUT ARGS` in this process (reused if finished); (metrics, wall seconds)."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    from tzoo.cli import main
-
-    if (out / "metrics.json").is_file():
-        print(f"[reuse] {out}", flush=True)
-        return json.loads((out / "metrics.json").read_text()), float("nan")
-    if out.exists():
-        shutil.rmtree(out)
-    began = time.perf_counter()
-    code = main(["train", "multitask", "--out", str(out), *args])
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    if code != 0:
-        raise SystemExit(f"training {out} failed with exit status {code}")
-    return json.loads((out / "metrics.json").read_text()), time.perf_counter() - began
 
 
 def backbone_params(out: Path) -> tuple[int, int]:
@@ -114,7 +95,7 @@ def main() -> int:
 
     common = [f"--loop.eval_every={args.steps}", *extra]
     joint_dir = args.out / "joint"
-    joint, joint_s = train(joint_dir, [f"--tasks.names={','.join(names)}", f"--loop.max_steps={args.steps}", *common])
+    joint, joint_s = train_run("multitask", joint_dir, [f"--tasks.names={','.join(names)}", f"--loop.max_steps={args.steps}", *common])
     draws = joint["task_batches"]
     print(f"[joint] {args.steps} steps, batches per task {draws}, {joint_s:.0f} s", flush=True)
 
@@ -122,7 +103,7 @@ def main() -> int:
     for name in names:
         steps = draws[name]
         out = args.out / f"single-{name}"
-        single, single_s = train(out, [f"--tasks.names={name}", f"--loop.max_steps={steps}",
+        single, single_s = train_run("multitask", out, [f"--tasks.names={name}", f"--loop.max_steps={steps}",
                                        f"--loop.eval_every={steps}", *extra])
         metric, higher = MEMBERS[name].headline
         j, s = joint["tasks"][name]["joint"], single["tasks"][name]["joint"]

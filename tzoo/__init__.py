@@ -7,5 +7,6 @@
 __version__ = "0.1.0"
 
 from .api import Trained, load  # noqa: E402  (after __version__, which the run directory records)
+from .recipes.custom import fit, load_into  # noqa: E402
 
-__all__ = ["Trained", "load", "__version__"]
+__all__ = ["Trained", "fit", "load", "load_into", "__version__"]

@@ -24,6 +24,9 @@ def open_run(path: str | Path) -> tuple[Recipe, Any, RunDir]:
     """(recipe, config, run) of an existing run directory (finished or not)."""
     run = RunDir.open(path)
     name, data = run.load_config()
+    if name == "custom":
+        raise TzooError(f"{run.path}: trained from parts built in Python (tzoo.fit); build the model the same "
+                        "way and load its weights with tzoo.load_into(model, DIR)")
     recipe = get_recipe(name)
     for key in getattr(recipe, "obsolete", ()):  # keys of configs older than the current format
         data.pop(key, None)
