@@ -360,15 +360,19 @@ def speed(threads: int, dataset_id: str, args: argparse.Namespace) -> dict:
     opt_ours, opt_theirs = make_optimizer(ours, cfg.optim), make_optimizer(theirs, cfg.optim)
     clip = cfg.optim.grad_clip
 
+    precision = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
+
     def step_ours(i: int) -> None:
-        loss = ours(batches[i % len(batches)], task="control").loss
+        with precision:
+            loss = ours(batches[i % len(batches)], task="control").loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ours.parameters(), clip)
         opt_ours.step()
         opt_ours.zero_grad(set_to_none=True)
 
     def step_theirs(i: int) -> None:
-        loss = hf_loss(theirs, hf_batches[i % len(hf_batches)], discrete)
+        with precision:
+            loss = hf_loss(theirs, hf_batches[i % len(hf_batches)], discrete)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(theirs.parameters(), clip)
         opt_theirs.step()
@@ -385,7 +389,7 @@ def speed(threads: int, dataset_id: str, args: argparse.Namespace) -> dict:
                 fn(r * block + i)
             times[name] += time.perf_counter() - began
     timed = (args.timed_steps // block) * block
-    train = {"steps": timed, "tzoo_updates_per_s": timed / times["tzoo"], "hf_updates_per_s": timed / times["hf"]}
+    train = {"steps": timed, "precision": "bf16 autocast" if args.bf16 else "fp32", "tzoo_updates_per_s": timed / times["tzoo"], "hf_updates_per_s": timed / times["hf"]}
     train["ratio"] = train["tzoo_updates_per_s"] / train["hf_updates_per_s"]
     print(f"[speed {threads} thread(s)] training: tzoo {train['tzoo_updates_per_s']:.2f} vs HF "
           f"{train['hf_updates_per_s']:.2f} updates/s ({train['ratio']:.2f}x)", flush=True)
@@ -464,6 +468,7 @@ def main() -> int:
                    "(comma list, default 1)")
     p.add_argument("--timed-steps", type=int, default=50, help="timed training steps per side (speed)")
     p.add_argument("--warmup", type=int, default=10, help="untimed training steps per side first (speed)")
+    p.add_argument("--bf16", action="store_true", help="time training under bf16 autocast, both sides (speed)")
     p.add_argument("--hf-episodes", type=int, default=3, help="episodes of the one-at-a-time loops (speed)")
     p.add_argument("--docs", action="store_true", help="copy each DT run's returns.png to docs/dt-<env>-returns.png")
     args, rest = p.parse_known_args()

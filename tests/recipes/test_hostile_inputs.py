@@ -62,6 +62,26 @@ def empty_clips(root: Path) -> list[str]:
     return args
 
 
+def digits(root: Path) -> list[str]:
+    """av-digits data: MNIST-shaped parquet and FSDD-shaped recordings."""
+    from tests.mixing.conftest import write_mnist_parquet
+
+    write_mnist_parquet(root / "mnist", "test", [i % 10 for i in range(1200)])
+    rec = fake_fsdd(root / "rec", indices=(0, 5, 10), speakers=("ann",))
+    return [f"--data.mnist_dir={root / 'mnist'}", f"--data.fsdd_dir={rec}", "--mel.n_mels=20",
+            "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200", "--data.eval_examples=4"]
+
+
+def no_mnist(root: Path) -> list[str]:
+    return [*digits(root), f"--data.mnist_dir={root / 'nowhere'}"]
+
+
+def text_only(root: Path) -> list[str]:
+    path = root / "corpus.txt"
+    path.write_text("What light through yonder window breaks?\n" * 60, encoding="utf-8")
+    return ["--tasks.names=char-lm", f"--char_lm.data.path={path}", "--char_lm.data.block_size=16"]
+
+
 @pytest.fixture(autouse=True)
 def minari_root(tmp_path, monkeypatch) -> Path:
     """The dt cases make their Minari datasets in a private root (MINARI_DATASETS_PATH)."""
@@ -161,6 +181,17 @@ CASES = {
     "dt/nan-observations": ("dt", nan_observations, [], ["test/cartpole/nano-v0", "episode 2", "NaN", "observations"]),
     "dt/one-episode": ("dt", one_episode, [], ["test/cartpole/one-v0", "at least 2 episodes"]),
     "dt/zero-episodes": ("dt", episodes, ["--eval.episodes=0"], ["--eval.episodes"]),
+    # av-digits: MNIST + FSDD + questions
+    "av-digits/missing-mnist": ("av-digits", no_mnist, [], ["nowhere", "--data.mnist_dir"]),
+    "av-digits/unknown-question": ("av-digits", digits, ["--data.kinds=written,colour"], ["--data.kinds", "colour"]),
+    "av-digits/unknown-fusion": ("av-digits", digits, ["--model.fusion=late"], ["--model.fusion", "late"]),
+    "av-digits/patch-vs-image": ("av-digits", digits, ["--model.patch_size=5"], ["--model.patch_size", "28"]),
+    # multitask: the task list and each task's own section
+    "multitask/unknown-task": ("multitask", text_only, ["--tasks.names=char-lm,chess"], ["--tasks.names", "chess"]),
+    "multitask/bad-weight": ("multitask", text_only, ["--tasks.weights=char-lm:-1"], ["--tasks.weights", "positive"]),
+    "multitask/task-section-key": ("multitask", text_only, ["--char_lm.data.block_sise=8"], ["--char_lm.data.block_sise"]),
+    "multitask/task-data": ("multitask", text_only, [f"--char_lm.data.path={Path('/nowhere/corpus.txt')}"],
+                            ["/nowhere/corpus.txt"]),
     # fails in model building, after state_stats.json is written: the folder still goes
     "dt/positions-vs-horizon": ("dt", episodes, ["--backbone.max_positions=10"],
                                 ["--backbone.max_positions", "500"]),

@@ -221,7 +221,7 @@ class AvDigitsRecipe(RecipeBase):
     name = "av-digits"
     task = TASK
     headline = ("test_acc", True)
-    summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix pattern)"
+    summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)"
     verbs = ("predict", "eval")
 
     def task_parts(self, cfg: AvConfig, run: RunDir, is_main: bool,

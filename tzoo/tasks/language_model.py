@@ -39,7 +39,9 @@ class LanguageModelTask(nn.Module):
             return TaskOutput(None, {}, {"logits": logits})
         targets = batch["targets"]  # (B, T), -1 = ignore
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
-        return TaskOutput(loss, {"loss": loss.detach()}, {"logits": logits})
+        # the mean is over real targets, whose number varies (answers of different lengths): the loop
+        # weighs each process's mean by it, so several processes step on the global mean
+        return TaskOutput(loss, {"loss": loss.detach()}, {"logits": logits}, weight=(targets >= 0).sum())
 
 
 @torch.no_grad()
