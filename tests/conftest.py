@@ -24,6 +24,17 @@ def offline_env(tmp_path, monkeypatch):
     GradientState._reset_state()
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models are fastest on one thread (and immune to other processes' load on the cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def corpus_text() -> str:
     """About 20 kB of pseudo-English with a fixed seed."""

@@ -1,11 +1,7 @@
 """Tiny models are fastest on one thread (and immune to other processes' load on the cores)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(before)

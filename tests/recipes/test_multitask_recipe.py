@@ -55,12 +55,7 @@ def task_args(root: Path) -> list[str]:
     ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +74,7 @@ def minari(data_root, monkeypatch):
 
 
 def train(out: Path, root: Path, *args: str) -> int:
+    """`tzoo train multitask` in-process on one thread (module fixtures start before `one_thread`)."""
     from accelerate.state import AcceleratorState, GradientState
 
     from tzoo.cli import main

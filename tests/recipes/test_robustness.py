@@ -41,27 +41,31 @@ def last_checkpoint(run: Path) -> int:
     return int(name.split("-")[1])
 
 
-def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
-    args = ["char-lm", f"--data.path={corpus}", *TINY, "--loop.max_steps=300", "--loop.save_every=25",
-            "--loop.eval_every=50", "--loop.log_every=50"]
+def kill_and_resume(args: list, tmp_path: Path, at: int, total: int) -> tuple[Path, Path]:
+    """`tzoo train ARGS` uninterrupted, and again killed with SIGKILL once it has a checkpoint at step
+    `at` or later (of `total`), then resumed; returns (whole, killed) run directories."""
     whole = tmp_path / "whole"
     p = tzoo("train", *args, "--out", whole)
     assert p.wait(timeout=300) == 0, p.stdout.read()
-
     killed = tmp_path / "killed"
     p = tzoo("train", *args, "--out", killed)
     deadline = time.time() + 300
-    while last_checkpoint(killed) < 50 and p.poll() is None and time.time() < deadline:
+    while last_checkpoint(killed) < at and p.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)
     assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert at <= last_checkpoint(killed) < total
     assert not (killed / "metrics.json").exists()
-    stopped_at = last_checkpoint(killed)
-    assert 50 <= stopped_at < 300
-
     p = tzoo("train", "--resume", killed)
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out
+    return whole, killed
+
+
+def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
+    args = ["char-lm", f"--data.path={corpus}", *TINY, "--loop.max_steps=300", "--loop.save_every=25",
+            "--loop.eval_every=50", "--loop.log_every=50"]
+    whole, killed = kill_and_resume(args, tmp_path, 50, 300)
     assert figures(killed) == figures(whole)  # bit-identical on CPU
     steps = [r["step"] for r in map(json.loads, (killed / "log.jsonl").read_text().splitlines())]
     assert steps == sorted(set(steps)) == [50, 100, 150, 200, 250, 300]
@@ -269,20 +273,29 @@ def _tiny_clips(root: Path) -> list[str]:
             "--augment.mixup=0.4", "--augment.speed=0.1"]
 
 
+def two_equal_one(common: list, tmp_path: Path, two_args: list, one_args: list, steps: list[int],
+                  keys: tuple[str, ...]) -> tuple[Path, Path]:
+    """`tzoo train COMMON` under torchrun with two processes (TWO_ARGS: half the batch) and as one
+    process (ONE_ARGS); their logs match at `steps` on `keys`; returns (one, two) run directories."""
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = torchrun("train", *common, *two_args, "--out", two)
+    assert result.returncode == 0, result.stdout + result.stderr
+    p = tzoo("train", *common, *one_args, "--out", one)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
+    assert [r["step"] for r in log1] == [r["step"] for r in log2] == steps
+    for a, b in zip(log1, log2):
+        for key in keys:
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+    return one, two
+
+
 @pytest.mark.parametrize("make", [_tiny_images, _tiny_clips], ids=["vit-cifar10", "audio-fsdd"])
 def test_two_processes_equal_one_for_the_classifiers(make, tmp_path):
     common = [*make(tmp_path), "--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2",
               "--loop.max_steps=6", "--loop.eval_every=3", "--loop.eval_batches=2", "--optim.warmup_steps=1"]
-    two, one = tmp_path / "two", tmp_path / "one"
-    result = torchrun("train", *common, "--loop.batch_size=4", "--out", two)
-    assert result.returncode == 0, result.stdout + result.stderr
-    p = tzoo("train", *common, "--loop.batch_size=8", "--out", one)
-    assert p.wait(timeout=300) == 0, p.stdout.read()
-    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
-    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [3, 6]
-    for a, b in zip(log1, log2):
-        for key in ("loss", "val_loss", "val_acc"):
-            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+    two_equal_one(common, tmp_path, ["--loop.batch_size=4"], ["--loop.batch_size=8"], [3, 6],
+                  ("loss", "val_loss", "val_acc"))
 
 
 # -- dt: offline RL on a Minari dataset, scored by online rollouts at the end -----------------------
@@ -405,22 +418,7 @@ def _task_batches(per_process: int) -> list[str]:
 def test_multitask_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
     args = [*_tiny_multitask(tmp_path, corpus), *_task_batches(4), "--loop.max_steps=150", "--loop.save_every=20",
             "--loop.eval_every=60", "--loop.log_every=50"]
-    whole = tmp_path / "whole"
-    p = tzoo("train", *args, "--out", whole)
-    assert p.wait(timeout=300) == 0, p.stdout.read()
-
-    killed = tmp_path / "killed"
-    p = tzoo("train", *args, "--out", killed)
-    deadline = time.time() + 300
-    while last_checkpoint(killed) < 40 and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 40 <= last_checkpoint(killed) < 150
-
-    p = tzoo("train", "--resume", killed)
-    out, _ = p.communicate(timeout=300)
-    assert p.returncode == 0, out
+    whole, killed = kill_and_resume(args, tmp_path, 40, 150)
     expected = figures(whole)
     assert figures(killed) == expected  # bit-identical on CPU, the task schedule included
     assert sum(expected["task_batches"].values()) == 150
@@ -429,16 +427,8 @@ def test_multitask_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, 
 def test_multitask_two_processes_equal_one(tmp_path, corpus):
     """A step trains one task, so the other task's head gets no gradient: DDP must accept that."""
     common = [*_tiny_multitask(tmp_path, corpus), "--loop.max_steps=8", "--loop.eval_every=4"]
-    two, one = tmp_path / "two", tmp_path / "one"
-    result = torchrun("train", *common, *_task_batches(2), "--out", two)
-    assert result.returncode == 0, result.stdout + result.stderr
-    p = tzoo("train", *common, *_task_batches(4), "--out", one)
-    assert p.wait(timeout=300) == 0, p.stdout.read()
-    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
-    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [4, 8]
-    for a, b in zip(log1, log2):
-        for key in ("loss", "char-lm/val_loss", "vit-cifar10/val_loss", "vit-cifar10/val_acc"):
-            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
+    two_equal_one(common, tmp_path, _task_batches(2), _task_batches(4), [4, 8],
+                  ("loss", "char-lm/val_loss", "vit-cifar10/val_loss", "vit-cifar10/val_acc"))
 
 
 # -- av-digits: MNIST + FSDD + questions, modality dropout and degradation drawn per batch ----------
@@ -456,22 +446,7 @@ def _tiny_av(root: Path) -> list[str]:
 def test_av_digits_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path):
     args = [*_tiny_av(tmp_path), "--loop.batch_size=8", "--loop.max_steps=60", "--loop.save_every=10",
             "--loop.eval_every=30", "--loop.log_every=30"]
-    whole = tmp_path / "whole"
-    p = tzoo("train", *args, "--out", whole)
-    assert p.wait(timeout=300) == 0, p.stdout.read()
-
-    killed = tmp_path / "killed"
-    p = tzoo("train", *args, "--out", killed)
-    deadline = time.time() + 300
-    while last_checkpoint(killed) < 20 and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 20 <= last_checkpoint(killed) < 60
-
-    p = tzoo("train", "--resume", killed)
-    out, _ = p.communicate(timeout=300)
-    assert p.returncode == 0, out
+    whole, killed = kill_and_resume(args, tmp_path, 20, 60)
     assert figures(killed) == figures(whole)  # bit-identical on CPU: the question table included
     assert (killed / "examples.txt").read_text() == (whole / "examples.txt").read_text()
 
@@ -480,15 +455,6 @@ def test_av_digits_two_processes_equal_one(tmp_path):
     # SpecAugment draws from each process's own generator: off here (in-model randomness)
     common = [*_tiny_av(tmp_path), "--loop.max_steps=4", "--loop.eval_every=2", "--mel.freq_masks=0",
               "--mel.time_masks=0"]
-    two, one = tmp_path / "two", tmp_path / "one"
-    result = torchrun("train", *common, "--loop.batch_size=4", "--out", two)
-    assert result.returncode == 0, result.stdout + result.stderr
-    p = tzoo("train", *common, "--loop.batch_size=8", "--out", one)
-    assert p.wait(timeout=300) == 0, p.stdout.read()
-    log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
-    assert [r["step"] for r in log1] == [r["step"] for r in log2] == [2, 4]
-    for a, b in zip(log1, log2):
-        for key in ("loss", "val_loss", "val_acc"):
-            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
-    m1, m2 = figures(one), figures(two)
-    assert m2["acc"] == m1["acc"]
+    one, two = two_equal_one(common, tmp_path, ["--loop.batch_size=4"], ["--loop.batch_size=8"], [2, 4],
+                             ("loss", "val_loss", "val_acc"))
+    assert figures(two)["acc"] == figures(one)["acc"]
