@@ -106,8 +106,8 @@ def test_both_fusions_have_the_same_parameters_and_differ_in_output():
 
 
 def test_encdec_answer_sees_the_encoders_final_states():
-    """Decoding reads the memory, which the answer cannot change: the encoder part of the states
-    is the same whatever the answer, unlike the prefix model's states (where it also holds)."""
+    """The encoder's states do not depend on the answer, and they are exactly a full-attention
+    pass over the conditioning set alone (what every decoder block attends to)."""
     model = tiny_model("encdec")
     b, b2 = batch(), batch()
     b2["answer"] = (b2["answer"] + 1) % V
