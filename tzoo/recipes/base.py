@@ -142,6 +142,13 @@ def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], scoped:
     return TzooModel(tokenizers, Backbone(cfg), tasks, routes)
 
 
+def load_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], run: RunDir, scoped: bool = False) -> TzooModel:
+    """`build_model` with the run's published weights loaded (checksum checked), in eval mode."""
+    model = build_model(backbone, heads, scoped)
+    load_weights(model, run / WEIGHTS, model_sha(run))
+    return model.eval()
+
+
 def check_types(tokenizers: Mapping[str, nn.Module], num_types: int) -> None:
     """Every type id a tokenizer emits must fit the backbone's type table."""
     for name, tok in tokenizers.items():
@@ -212,11 +219,11 @@ class RecipeBase:
 
     def task_parts(self, cfg: Any, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         """The task's head and data; artefacts (codec, class names, statistics) are saved into `run`."""
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {self.name} defines neither task_parts nor its own build")
 
     def task_head(self, cfg: Any, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         """The task's head and the artefacts its verbs need, from the files of a run."""
-        raise NotImplementedError
+        raise NotImplementedError(f"recipe {self.name} defines neither task_head nor its own load")
 
     def build(self, cfg: Any, run: RunDir, device: torch.device, is_main: bool,
               barrier: Callable[[], None]) -> Parts:
@@ -225,9 +232,7 @@ class RecipeBase:
 
     def load(self, cfg: Any, run: RunDir) -> Loaded:
         head, artefacts = self.task_head(cfg, run)
-        model = build_model(cfg.backbone, {self.task: head})
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), artefacts, run)
+        return Loaded(load_model(cfg.backbone, {self.task: head}, run), artefacts, run)
 
     def sample(self, loaded: Loaded, cfg: Any, prompt: Optional[str] = None, **options: Any) -> str:
         raise self.unsupported("sample")

@@ -19,11 +19,10 @@ from ..errors import TzooError
 from ..tasks import TzooModel
 from .audio import AUDIO_FSDD, AudioConfig
 from .av_digits import AV_DIGITS, AvConfig
-from .base import Loaded, Parts, RecipeBase, TaskData, build_model
-from .checkpoint import load_weights, model_sha
+from .base import Loaded, Parts, RecipeBase, TaskData, build_model, load_model
 from .dt import DT, DTConfig
 from .lm import CHAR_LM, LMConfig
-from .rundir import WEIGHTS, RunDir
+from .rundir import RunDir
 from .schedule import MixedBatches, TaskSchedule
 from .settings import LoopConfig, OptimConfig
 from .vit import VIT_CIFAR10, VitConfig
@@ -156,9 +155,7 @@ class MultitaskRecipe(RecipeBase):
         heads, artefacts = {}, {}
         for name in cfg.tasks.names:
             heads[name], artefacts[name] = MEMBERS[name].task_head(cfg.task_config(name), task_run(run, name))
-        model = build_model(cfg.backbone, heads, scoped=True)
-        load_weights(model, run / WEIGHTS, model_sha(run))
-        return Loaded(model.eval(), artefacts, run)
+        return Loaded(load_model(cfg.backbone, heads, run, scoped=True), artefacts, run)
 
     def select(self, loaded: Loaded, cfg: MultitaskConfig, task: Optional[str]) -> tuple[RecipeBase, Any, Loaded]:
         """(recipe, config, loaded) that run one task's verbs on the joint model."""
