@@ -92,3 +92,20 @@ def test_the_encoder_decoder_fusion_trains_and_answers(trained, tmp_path, capsys
     code, stdout, err = run_cli(capsys, "predict", out, "--audio", wav, "--prompt", "which digit is spoken?")
     assert code == 0, err
     assert len(stdout.strip().splitlines()[-1]) <= 10
+
+
+def test_the_conv_stem_with_a_repeated_kind_trains_and_scores_each_kind_once(trained, tmp_path, capsys):
+    root, _ = trained
+    out = tmp_path / "conv"
+    code, _, err = run_cli(capsys, "train", "av-digits", "--out", out, f"--data.mnist_dir={root / 'mnist'}",
+                           f"--data.fsdd_dir={root / 'rec'}", "--loop.max_steps=2", "--model.image_stem=conv",
+                           "--model.patch_size=8", "--data.kinds=written,sum,sum", *TINY)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["acc"]) == ["written", "sum"]
+    assert metrics["test_acc"] == pytest.approx((metrics["acc"]["written"]["both"] + metrics["acc"]["sum"]["both"]) / 2,
+                                                abs=1e-3)
+    png = tmp_path / "seven.png"
+    Image.new("L", (28, 28), 150).save(png)
+    code, stdout, err = run_cli(capsys, "predict", out, "--image", png, "--prompt", "which digit is written?")
+    assert code == 0, err

@@ -186,6 +186,9 @@ CASES = {
     "av-digits/unknown-question": ("av-digits", digits, ["--data.kinds=written,colour"], ["--data.kinds", "colour"]),
     "av-digits/unknown-fusion": ("av-digits", digits, ["--model.fusion=late"], ["--model.fusion", "late"]),
     "av-digits/patch-vs-image": ("av-digits", digits, ["--model.patch_size=5"], ["--model.patch_size", "28"]),
+    "av-digits/conv-patch": ("av-digits", digits, ["--model.image_stem=conv", "--model.patch_size=7"],
+                             ["--model.patch_size", "power of two"]),
+    "av-digits/unknown-stem": ("av-digits", digits, ["--model.image_stem=resnet"], ["--model.image_stem", "resnet"]),
     # multitask: the task list and each task's own section
     "multitask/unknown-task": ("multitask", text_only, ["--tasks.names=char-lm,chess"], ["--tasks.names", "chess"]),
     "multitask/bad-weight": ("multitask", text_only, ["--tasks.weights=char-lm:-1"], ["--tasks.weights", "positive"]),

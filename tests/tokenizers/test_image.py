@@ -80,3 +80,18 @@ def test_conv_stem_patch_dropout_picks_full_set_tokens():
 def test_conv_stem_needs_a_power_of_two():
     with pytest.raises(ValueError, match="power of two"):
         ImageTokenizer(6, 8, stem="conv")
+
+
+@pytest.mark.parametrize("stem", ["linear", "conv"])
+def test_pad_is_zero_pixels_around_the_raw_image(stem):
+    tok = ImageTokenizer(8, 16, channels=1, mean=(0.13,), std=(0.31,), stem=stem, stem_channels=4, pad=2)
+    x = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    padded = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
+    padded[:, :, 2:30, 2:30] = x
+    plain = ImageTokenizer(8, 16, channels=1, mean=(0.13,), std=(0.31,), stem=stem, stem_channels=4)
+    plain.load_state_dict(tok.state_dict())
+    out = tok(x)
+    assert out.embeds.shape == (2, 16, 16) and tok.grid(28, 28) == (4, 4)
+    assert torch.allclose(out.embeds, plain(padded).embeds, atol=1e-6)
+    with pytest.raises(ValueError, match="pad"):
+        ImageTokenizer(8, 16, pad=-1)

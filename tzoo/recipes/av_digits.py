@@ -47,7 +47,8 @@ class AvDataConfig:
         mnist_dir: folder of MNIST parquet (Hub layout); unset = $TZOO_DATA/mnist, else the Hub id.
         hub_id: MNIST on the Hugging Face Hub.
         fsdd_dir: folder of FSDD WAVs; unset = $TZOO_DATA/fsdd/recordings.
-        kinds: question kinds trained on (written, spoken, match, sum, fused).
+        kinds: question kinds trained on (written, spoken, match, sum, fused), drawn uniformly from
+            this list: a kind listed twice is asked twice as often (each is scored once).
         drop: modality dropout of single-modality questions (written loses its audio, spoken its image).
         fused_drop: probability that a fused question loses one input in training.
         eval_examples: fixed examples per question kind scored on validation and test.
@@ -81,7 +82,11 @@ class AvModelConfig:
     """How the inputs are fused.
 
     Attributes:
-        patch_size: side of an image patch (28 must be a multiple).
+        patch_size: side of an image patch: with the "linear" stem 28 must be a multiple; with "conv"
+            a power of two, the 28x28 digit zero-padded to the next multiple (8: 32x32, 4x4 tokens).
+        image_stem: "linear" (one matrix per patch, as ViT) or "conv" (3x3 stride-2 convolutions,
+            a token also seeing its neighbours' pixels).
+        stem_channels: width of the conv stem's first convolution.
         fusion: "prefix": image, audio and question tokens and the answer in one set, the set
             attended bidirectionally and the answer causally; "encdec": the set encoded alone
             (full attention), the answer decoded with cross-attention to the encoder's final
@@ -89,11 +94,26 @@ class AvModelConfig:
     """
 
     patch_size: int = 7
+    image_stem: Literal["linear", "conv"] = "linear"
+    stem_channels: int = 32
     fusion: Literal["prefix", "encdec"] = "prefix"
 
     def validate(self) -> None:
-        if self.patch_size < 1 or 28 % self.patch_size:
-            raise ValueError(f"patch_size: must divide 28, got {self.patch_size}")
+        p = self.patch_size
+        if self.image_stem == "linear" and (p < 1 or 28 % p):
+            raise ValueError(f"patch_size: must divide 28 with the linear stem, got {p}")
+        if self.image_stem == "conv" and (p < 2 or p & (p - 1)):
+            raise ValueError(f"patch_size: the conv stem needs a power of two >= 2, got {p}")
+        if self.stem_channels < 1:
+            raise ValueError(f"stem_channels: must be >= 1, got {self.stem_channels}")
+
+    def pad(self) -> int:
+        """Zero pixels on each side that make 28 a multiple of the patch (the conv stem only)."""
+        p = self.patch_size
+        return 0 if self.image_stem == "linear" else (-28 % p) // 2
+
+    def image_tokens(self) -> int:
+        return ((28 + 2 * self.pad()) // self.patch_size) ** 2
 
 
 @dataclass
@@ -115,12 +135,14 @@ def av_head(cfg: AvConfig) -> TaskHead:
     v = CODEC.vocab_size
 
     def make(dim: int):
-        tokenizers = {"image": MaybeAbsent(ImageTokenizer(cfg.model.patch_size, dim, channels=1, mean=(0.1307,),
-                                                          std=(0.3081,))),
+        m = cfg.model
+        image = ImageTokenizer(m.patch_size, dim, channels=1, mean=(0.1307,), std=(0.3081,), stem=m.image_stem,
+                               stem_channels=m.stem_channels, pad=m.pad())
+        tokenizers = {"image": MaybeAbsent(image),
                       "audio": MaybeAbsent(AudioTokenizer(cfg.mel, dim, cfg.audio_tokens())),
                       "question": TextTokenizer(v, dim, QUESTION), "answer_in": TextTokenizer(v, dim, ANSWER)}
         return tokenizers, LanguageModelTask(dim, v, inputs=INPUTS, pattern=cfg.model.fusion)
-    positions = max((28 // cfg.model.patch_size) ** 2, cfg.audio_tokens(), MAX_QUESTION)
+    positions = max(cfg.model.image_tokens(), cfg.audio_tokens(), MAX_QUESTION)
     return TaskHead(positions, make, f"--data.max_seconds={cfg.data.max_seconds:g}")
 
 
@@ -164,15 +186,16 @@ def av_data(cfg: AvConfig, sides: AvSides) -> TaskData:
     from ..modalities.av_digits import AvDigitBatches
 
     d, bs = cfg.data, cfg.loop.batch_size
+    kinds = tuple(dict.fromkeys(d.kinds))  # the kinds scored: each once, however often it is asked
     source = AvDigitBatches(sides.train, bs, cfg.loop.seed, d.kinds, d.drop, d.fused_drop, cfg.degrade)
-    val_ex = eval_examples(sides.val, d.eval_examples, 0, d.kinds)
-    test_ex = eval_examples(sides.test, d.eval_examples, 0, d.kinds)
+    val_ex = eval_examples(sides.val, d.eval_examples, 0, kinds)
+    test_ex = eval_examples(sides.test, d.eval_examples, 0, kinds)
 
     def validate(m: TzooModel, task: str, final: bool, rank: int, world: int) -> dict[str, Tensor]:
         return answer_scores(m, task, eval_batches(sides.val, val_ex, bs, "both", cfg.degrade, rank, world))
 
     def summarize(sums: dict[str, Tensor]) -> dict[str, Any]:
-        acc = accuracies(sums, d.kinds)
+        acc = accuracies(sums, kinds)
         return {"val_loss": float(sums["loss_sum"] / sums["chars"].clamp(min=1)),
                 "val_acc": sum(acc.values()) / len(acc), "val_acc_by_question": acc}
 
@@ -184,9 +207,9 @@ def av_data(cfg: AvConfig, sides: AvSides) -> TaskData:
         return out
 
     def summarize_test(sums: dict[str, Tensor]) -> dict[str, Any]:
-        table = {c: accuracies({k: sums[f"{c}/{k}"] for k in ("seen", "right")}, d.kinds) for c in CONDITIONS}
-        acc = {k: {c: round(table[c][k], 4) for c in CONDITIONS} for k in d.kinds}
-        return {"acc": acc, "test_acc": sum(table["both"].values()) / len(d.kinds),
+        table = {c: accuracies({k: sums[f"{c}/{k}"] for k in ("seen", "right")}, kinds) for c in CONDITIONS}
+        acc = {k: {c: round(table[c][k], 4) for c in CONDITIONS} for k in kinds}
+        return {"acc": acc, "test_acc": sum(table["both"].values()) / len(kinds),
                 "test_examples_per_question": d.eval_examples, "data_note": sides.note}
 
     def finish(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -35,14 +36,19 @@ class ImageTokenizer(nn.Module):
         keep: fraction of patches kept per image in training (1.0 = all).
         stem: "linear" (patch-local projection) or "conv" (ConvStem, p a power of two).
         stem_channels: width of the conv stem's first convolution.
+        pad: zero pixels added on every side before patching (e.g. 2 makes 28x28 digits 32x32,
+            a size a power-of-two conv stem tiles); counted in raw pixel values, before `mean`/`std`.
     """
 
     type_id = IMAGE
 
     def __init__(self, patch_size: int, dim: int, channels: int = 3,
                  mean: Sequence[float] = CIFAR_MEAN, std: Sequence[float] = CIFAR_STD, keep: float = 1.0,
-                 stem: Literal["linear", "conv"] = "linear", stem_channels: int = 32) -> None:
+                 stem: Literal["linear", "conv"] = "linear", stem_channels: int = 32, pad: int = 0) -> None:
         super().__init__()
+        if pad < 0:
+            raise ValueError(f"pad: must be >= 0, got {pad}")
+        self.pad = pad
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"keep: must be in (0, 1], got {keep}")
         self.patch_size = patch_size
@@ -58,8 +64,9 @@ class ImageTokenizer(nn.Module):
             nn.init.zeros_(self.proj.bias)
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
-        """Patches per column and per row for an image of this size."""
+        """Patches per column and per row for an image of this size (before padding)."""
         p = self.patch_size
+        height, width = height + 2 * self.pad, width + 2 * self.pad
         if height % p or width % p:
             raise ValueError(f"image size {height}x{width} is not a multiple of patch size {p}")
         return height // p, width // p
@@ -78,6 +85,8 @@ class ImageTokenizer(nn.Module):
     def forward(self, images: Tensor) -> TokenSet:
         # images: (B, C, H, W) -> embeds (B, N, D), N = (H/p)(W/p); patch dropout keeps k of N
         gh, gw = self.grid(images.shape[-2], images.shape[-1])
+        if self.pad:
+            images = F.pad(images, (self.pad,) * 4)  # (B, C, H + 2 pad, W + 2 pad), zero pixels
         embeds = self.embed(self.normalize(images))
         positions = torch.arange(gh * gw, device=images.device)
         if self.training and self.keep < 1.0:
