@@ -8,9 +8,9 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
     python benchmarks/dt.py --speed-only --threads 1,2       # only the speed comparison, at 1 and at 2 torch threads
     python benchmarks/dt.py --docs                           # also copy each DT returns.png to docs/dt-<env>-returns.png
 
-1. Data. Collects, if missing, `tzoo collect ENV --policy mixed --episodes 140 --seed 0` (20 episodes each of
+1. Data. Collects, if missing, `tzoo collect ENV --policy mixed --episodes 700 --seed 0` (100 episodes each of
    the expert, the five flawed policies and random) for CartPole-v1, LunarLanderContinuous-v3 and Pendulum-v1
-   as tzoo/{cartpole,lunarlander,pendulum}/mixed-v0 under --data (default $MINARI_DATASETS_PATH, else
+   as tzoo/{cartpole,lunarlander,pendulum}/mixed-v1 under --data (default $MINARI_DATASETS_PATH, else
    runs/minari).
 2. Quality. On each dataset trains, with the recipe's `cpu` preset and the same update budget and shape
    (batch, context, steps, optimizer): `dt` (Decision Transformer, conditioned on the expert return
@@ -51,16 +51,16 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = {  # name -> (gymnasium id, dataset id)
-    "cartpole": ("CartPole-v1", "tzoo/cartpole/mixed-v0"),
-    "lunarlander": ("LunarLanderContinuous-v3", "tzoo/lunarlander/mixed-v0"),
-    "pendulum": ("Pendulum-v1", "tzoo/pendulum/mixed-v0"),
+    "cartpole": ("CartPole-v1", "tzoo/cartpole/mixed-v1"),
+    "lunarlander": ("LunarLanderContinuous-v3", "tzoo/lunarlander/mixed-v1"),
+    "pendulum": ("Pendulum-v1", "tzoo/pendulum/mixed-v1"),
 }
 METHODS = {  # name -> recipe overrides
     "dt": {"task.kind": "dt"},
     "bc": {"task.kind": "bc"},
     "bc10": {"task.kind": "bc", "data.top_pct": "0.1"},
 }
-EPISODES, COLLECT_SEED = 140, 0  # 20 episodes of each of the 7 members of `mixed`
+EPISODES, COLLECT_SEED = 700, 0  # 100 episodes of each of the 7 members of `mixed`
 TARGET_FRACTIONS = (1.0, 0.25, 0.5, 0.75)  # DT targets, as fractions of ref_min..ref_max; the first is scored
 SCORE_TARGET = 90.0
 SPEEDUP_UPDATES, SPEEDUP_ENV_STEPS = 1.5, 3.0
@@ -121,7 +121,7 @@ def train_one(env: str, method: str, data: dict, args: argparse.Namespace, overr
     from tzoo.storage import read_json
 
     cfg = run_config(env, method, data, args, overrides)
-    wanted = to_dict(cfg)
+    wanted = json.loads(json.dumps(to_dict(cfg)))  # as config.json holds it (tuples become lists)
     digest = hashlib.sha1(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:8]
     run = RunDir(args.out / f"{env}-{method}-{digest}")
     if (run / METRICS).is_file() and (run / CONFIG).is_file() and read_json(run / CONFIG, "config")["config"] == wanted:
