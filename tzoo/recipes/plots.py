@@ -117,7 +117,7 @@ def accuracy_table(acc: dict, path: Path, title: str = "") -> None:
     cols = sorted({c for r in acc.values() for c in r}, key=["both", "image_only", "audio_only"].index)
     grid = np.array([[acc[r].get(c, np.nan) for c in cols] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 0.8 + 0.45 * len(rows)))
-    ax.imshow(np.nan_to_num(grid, nan=0.0), cmap="Greens", vmin=0, vmax=1)
+    ax.imshow(np.nan_to_num(grid, nan=0.0), cmap="Greens", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     for i in range(len(rows)):
