@@ -153,3 +153,23 @@ def test_prefix_pattern_with_padded_prefix_and_cache(backbone):
             for t in range(3, 6)]
     got = torch.cat([head, *tail], dim=1)
     assert torch.allclose(got[:, [0, 1, 3, 4, 5]], full[:, [0, 1, 3, 4, 5]], atol=1e-5)
+
+
+def test_attention_runs_in_float32_under_cpu_autocast():
+    from tzoo.backbone.attention import attend
+
+    q, k, v = (torch.randn(2, 4, 9, 8, dtype=torch.bfloat16) for _ in range(3))
+    mask = torch.ones(9, 9, dtype=torch.bool).tril()
+    reference = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = attend(q, k, v, mask)
+    assert y.dtype == torch.float32 and torch.allclose(y, reference, atol=1e-6)
+    assert attend(q, k, v, mask).dtype == torch.bfloat16  # outside autocast: the inputs' own precision
+
+
+def test_backbone_under_cpu_autocast_is_close_to_float32(backbone):
+    x = torch.randn(2, 10, 32)
+    full = backbone(tokens(x), "causal")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = backbone(tokens(x), "causal").float()
+    assert torch.allclose(full, low, atol=0.1) and not torch.equal(full, low)  # bf16 products: close, not exact

@@ -104,6 +104,33 @@ def test_answers_follow_the_digits_in_the_data(side, kind):
         assert decode_answer(b["answer"][row]) == answer_text(kind, int(a[row]), int(s[row]))
 
 
+def shifted(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """image (C, H, W) moved right by dx and down by dy pixels, zero fill."""
+    out = torch.zeros_like(image)
+    h, w = image.shape[-2:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[:, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def test_shift_moves_each_training_image_by_at_most_shift_pixels(side):
+    plain = AvDigitBatches(side, 24, seed=6, kinds=["written", "sum"], drop=0.0).batch(2)
+    moved_src = AvDigitBatches(side, 24, seed=6, kinds=["written", "sum"], drop=0.0, shift=2)
+    moved = moved_src.batch(2)
+    offsets = []
+    for before, after in zip(plain["image"]["images"], moved["image"]["images"]):
+        found = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if torch.equal(shifted(before, dx, dy), after)]
+        assert found, "a shifted image is not a translation of its original by at most 2 pixels"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 5  # offsets vary from image to image
+    assert equal({k: v for k, v in plain.items() if k != "image"}, {k: v for k, v in moved.items() if k != "image"})
+    halves = AvDigitBatches(side, 12, seed=6, kinds=["written", "sum"], drop=0.0, shift=2)
+    assert equal(moved, cat([halves.batch(2, r, 2) for r in range(2)]))
+    assert equal(plain, AvDigitBatches(side, 24, seed=6, kinds=["written", "sum"], drop=0.0, shift=0).batch(2))
+    with pytest.raises(TzooError, match="shift"):
+        AvDigitBatches(side, 4, 0, shift=-1)
+
+
 def test_match_is_balanced_and_fused_pairs_one_digit(side):
     src = AvDigitBatches(side, 200, seed=3, kinds=["match", "fused", "sum"])
     b = src.batch(0)

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from ..errors import TzooError
 from ..tokenizers.text import CharCodec
+from .augment import crop_flip, crop_flip_params
 from .cifar import ImageSplit
 from .clips import pad_batch
 from .fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
@@ -292,9 +293,13 @@ def _gen(seed: Tensor) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slice] = None) -> dict:
+def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slice] = None,
+               shift: Optional[tuple[int, Tensor, Tensor]] = None) -> dict:
     """The batch of rows `mine` of `ex` (default: all), padded to the longest of ALL of `ex` (so the
-    slices of several processes concatenate to the one-process batch). Layout: see the module doc."""
+    slices of several processes concatenate to the one-process batch). Layout: see the module doc.
+
+    `shift` = (pad, dx, dy) moves the images of rows `mine` (before any degradation): each is
+    zero-padded by `pad` and cropped back to 28x28 at offsets dx, dy (B,) in [0, 2 * pad]."""
     mine = mine or slice(None)
     questions, answers = _texts(ex)
     lq, la = max(map(len, questions)), max(map(len, answers))
@@ -303,10 +308,14 @@ def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slic
     part = ex[mine]
     fused = part.kind == KINDS.index("fused")
     images = torch.zeros(len(part), *side.images.shape[1:], dtype=torch.uint8)  # (B, 1, 28, 28)
+    raw = side.images[part.image_row]  # (B, 1, 28, 28)
+    if shift is not None and shift[0] > 0:
+        pad, dx, dy = shift
+        raw = crop_flip(raw, pad, dx, dy, torch.zeros(len(part), dtype=torch.bool))
     waves = []
     for i in range(len(part)):
         if part.image_present[i]:
-            img = side.images[part.image_row[i]]
+            img = raw[i]
             images[i] = degrade_image(img, degrade, _gen(part.image_seed[i])) if fused[i] else img
         wave = torch.zeros(0)
         if part.audio_present[i]:
@@ -341,20 +350,25 @@ class AvDigitBatches:
         fused_drop: probability that a fused question loses one of its inputs (0 = never; > 0 lets
             the same model be scored on fused questions with one input removed).
         degrade: the degradation of fused examples.
+        shift: images move by up to this many pixels each way (zero fill), drawn per global batch
+            from (seed, IMAGE_CROP, index); 0 = never.
     """
 
     unit = "examples"
 
     def __init__(self, side: AvSide, batch_size: int, seed: int, kinds: Sequence[str] = KINDS,
-                 drop: float = 0.25, fused_drop: float = 0.0, degrade: Optional[Degrade] = None) -> None:
+                 drop: float = 0.25, fused_drop: float = 0.0, degrade: Optional[Degrade] = None,
+                 shift: int = 0) -> None:
         if batch_size < 1:
             raise TzooError(f"batch_size: must be >= 1, got {batch_size}")
+        if not 0 <= shift <= 14:
+            raise TzooError(f"shift: must be in [0, 14] pixels, got {shift}")
         for name, p in (("drop", drop), ("fused_drop", fused_drop)):
             if not 0 <= p <= 1:
                 raise TzooError(f"{name}: must be in [0, 1], got {p}")
         self.side, self.batch_size, self.seed = side, batch_size, seed
         self.kinds = torch.tensor(kind_ids(kinds))
-        self.drop, self.fused_drop = drop, fused_drop
+        self.drop, self.fused_drop, self.shift = drop, fused_drop, shift
         self.degrade = degrade or Degrade()
         self.degrade.validate()
 
@@ -369,7 +383,12 @@ class AvDigitBatches:
 
     def batch(self, index: int, rank: int = 0, world: int = 1) -> dict:
         mine = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
-        return make_batch(self.side, self.examples(index, world), self.degrade, mine)
+        shift = None
+        if self.shift:
+            g = step_generator(self.seed, Stream.IMAGE_CROP, index)
+            dx, dy, _ = crop_flip_params(self.batch_size * world, self.shift, False, g)
+            shift = (self.shift, dx[mine], dy[mine])
+        return make_batch(self.side, self.examples(index, world), self.degrade, mine, shift)
 
     def items(self, batch: dict) -> int:
         return int(batch["kind"].shape[0])

@@ -49,6 +49,7 @@ class AvDataConfig:
         fsdd_dir: folder of FSDD WAVs; unset = $TZOO_DATA/fsdd/recordings.
         kinds: question kinds trained on (written, spoken, match, sum, fused), drawn uniformly from
             this list: a kind listed twice is asked twice as often (each is scored once).
+        shift: training images move by up to this many pixels each way (zero fill); 0 = off.
         drop: modality dropout of single-modality questions (written loses its audio, spoken its image).
         fused_drop: probability that a fused question loses one input in training.
         eval_examples: fixed examples per question kind scored on validation and test.
@@ -62,6 +63,7 @@ class AvDataConfig:
     hub_id: str = HUB_ID
     fsdd_dir: Optional[str] = None
     kinds: tuple[str, ...] = KINDS
+    shift: int = 0
     drop: float = 0.25
     fused_drop: float = 0.25
     eval_examples: int = 200
@@ -73,6 +75,8 @@ class AvDataConfig:
         bad = [k for k in self.kinds if k not in KINDS]
         if bad:
             raise ValueError(f"kinds: unknown question kind {bad[0]!r}; kinds: {', '.join(KINDS)}")
+        if not 0 <= self.shift <= 14:
+            raise ValueError(f"shift: must be in [0, 14] pixels, got {self.shift}")
         if self.eval_examples < 1:
             raise ValueError(f"eval_examples: must be >= 1, got {self.eval_examples}")
 
@@ -187,7 +191,7 @@ def av_data(cfg: AvConfig, sides: AvSides) -> TaskData:
 
     d, bs = cfg.data, cfg.loop.batch_size
     kinds = tuple(dict.fromkeys(d.kinds))  # the kinds scored: each once, however often it is asked
-    source = AvDigitBatches(sides.train, bs, cfg.loop.seed, d.kinds, d.drop, d.fused_drop, cfg.degrade)
+    source = AvDigitBatches(sides.train, bs, cfg.loop.seed, d.kinds, d.drop, d.fused_drop, cfg.degrade, d.shift)
     val_ex = eval_examples(sides.val, d.eval_examples, 0, kinds)
     test_ex = eval_examples(sides.test, d.eval_examples, 0, kinds)
 
