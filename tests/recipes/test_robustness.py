@@ -452,9 +452,10 @@ def test_av_digits_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path):
 
 
 def test_av_digits_two_processes_equal_one(tmp_path):
-    # SpecAugment draws from each process's own generator: off here (in-model randomness)
+    # SpecAugment draws from each process's own generator: off here (in-model randomness); float32,
+    # since the preset's bf16 products round differently when the batch is split
     common = [*_tiny_av(tmp_path), "--loop.max_steps=4", "--loop.eval_every=2", "--mel.freq_masks=0",
-              "--mel.time_masks=0"]
+              "--mel.time_masks=0", "--loop.mixed_precision=no"]
     one, two = two_equal_one(common, tmp_path, ["--loop.batch_size=4"], ["--loop.batch_size=8"], [2, 4],
                              ("loss", "val_loss", "val_acc"))
     assert figures(two)["acc"] == figures(one)["acc"]
