@@ -12,6 +12,7 @@ from tests.test_cli import assert_clean_error
 
 TINY = ["--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2", "--loop.batch_size=8",
         "--loop.eval_every=2", "--loop.log_every=1", "--optim.warmup_steps=1", "--data.eval_examples=4",
+        "--data.test_examples=4",
         "--mel.n_mels=20", "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200"]
 
 
@@ -109,3 +110,15 @@ def test_the_conv_stem_with_a_repeated_kind_trains_and_scores_each_kind_once(tra
     Image.new("L", (28, 28), 150).save(png)
     code, stdout, err = run_cli(capsys, "predict", out, "--image", png, "--prompt", "which digit is written?")
     assert code == 0, err
+
+
+def test_eval_rescores_the_test_side_with_more_examples(trained, capsys):
+    _, out = trained
+    code, stdout, err = run_cli(capsys, "eval", out)
+    assert code == 0, err
+    assert json.loads(stdout.strip().splitlines()[-1]) == {k: v for k, v in json.loads(
+        (out / "metrics.json").read_text()).items() if k in ("acc", "test_acc", "test_examples_per_question", "data_note")}
+    code, stdout, err = run_cli(capsys, "eval", out, "--data.test_examples=12")
+    assert code == 0, err
+    assert json.loads(stdout.strip().splitlines()[-1])["test_examples_per_question"] == 12
+    assert_clean_error(*run_cli(capsys, "eval", out, "--data.kinds=sum"), "--data.test_examples")

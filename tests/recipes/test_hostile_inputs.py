@@ -69,7 +69,8 @@ def digits(root: Path) -> list[str]:
     write_mnist_parquet(root / "mnist", "test", [i % 10 for i in range(1200)])
     rec = fake_fsdd(root / "rec", indices=(0, 5, 10), speakers=("ann",))
     return [f"--data.mnist_dir={root / 'mnist'}", f"--data.fsdd_dir={rec}", "--mel.n_mels=20",
-            "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200", "--data.eval_examples=4"]
+            "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200", "--data.eval_examples=4",
+            "--data.test_examples=4"]
 
 
 def no_mnist(root: Path) -> list[str]:

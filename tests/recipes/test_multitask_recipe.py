@@ -50,7 +50,7 @@ def task_args(root: Path) -> list[str]:
         "--dt.loop.batch_size=4", "--dt.loop.eval_batches=2", "--dt.eval.episodes=2", "--dt.eval.num_envs=2",
         "--dt.eval.max_steps=30", "--dt.eval.targets=500",
         f"--av_digits.data.mnist_dir={root / 'mnist'}", f"--av_digits.data.fsdd_dir={fsdd}",
-        "--av_digits.data.eval_examples=4", "--av_digits.mel.n_mels=20", "--av_digits.data.max_seconds=1.0",
+        "--av_digits.data.eval_examples=4", "--av_digits.data.test_examples=4", "--av_digits.mel.n_mels=20", "--av_digits.data.max_seconds=1.0",
         "--av_digits.data.val_images=100", "--av_digits.data.carve_test=200", "--av_digits.loop.batch_size=4",
     ]
 

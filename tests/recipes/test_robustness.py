@@ -440,6 +440,7 @@ def _tiny_av(root: Path) -> list[str]:
     rec = fake_fsdd(root / "rec", indices=(0, 5, 10), speakers=("ann",))
     return ["av-digits", f"--data.mnist_dir={root / 'mnist'}", f"--data.fsdd_dir={rec}", "--mel.n_mels=20",
             "--data.max_seconds=1.0", "--data.val_images=100", "--data.carve_test=200", "--data.eval_examples=4",
+            "--data.test_examples=4",
             "--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2", "--optim.warmup_steps=2"]
 
 
