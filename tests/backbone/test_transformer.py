@@ -173,3 +173,27 @@ def test_backbone_under_cpu_autocast_is_close_to_float32(backbone):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = backbone(tokens(x), "causal").float()
     assert torch.allclose(full, low, atol=0.1) and not torch.equal(full, low)  # bf16 products: close, not exact
+
+
+@pytest.mark.parametrize("pattern", ["full", "causal", "prefix"])
+@pytest.mark.parametrize("rows", [slice(1, None, 3), slice(5, 9), slice(0, 1)])
+@pytest.mark.parametrize("padded", [False, True])
+def test_reading_out_rows_equals_slicing_every_rows_states(backbone, pattern, rows, padded):
+    x = torch.randn(2, 9, 32)
+    mask = torch.tensor([[True] * 9, [True] * 6 + [False] * 3]) if padded else None
+    prefix = torch.tensor([4, 3])
+    full = backbone(tokens(x, mask), pattern, prefix_len=prefix)  # (B, N, D)
+    got = backbone(tokens(x, mask), pattern, prefix_len=prefix, rows=rows)  # (B, R, D)
+    assert got.shape == full[:, rows].shape
+    torch.testing.assert_close(got, full[:, rows], atol=1e-5, rtol=1e-5)
+
+
+def test_reading_out_rows_trains_every_parameter_and_refuses_a_cache(backbone):
+    torch.manual_seed(0)
+    model = Backbone(BackboneConfig(dim=16, depth=2, heads=2, max_positions=8, num_types=2, bias=True))
+    ts = TokenSet(torch.randn(2, 6, 16), torch.randint(2, (2, 6)), torch.randint(8, (2, 6)))
+    model(ts, "causal", rows=slice(1, None, 3)).pow(2).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    with pytest.raises(ValueError, match="rows"):
+        backbone(tokens(torch.randn(1, 3, 32)), "causal", cache=backbone.new_cache(1, 8), rows=slice(0, 1))

@@ -79,7 +79,7 @@ def test_outputs_and_metrics():
 
 def test_prediction_without_target_actions():
     task = ActionTask(32, DISCRETE)
-    out = task([torch.randn(2, 12, 32)], {"trajectory": {"mask": torch.ones(2, 4, dtype=torch.bool)}})
+    out = task([torch.randn(2, 4, 32)], {"trajectory": {"mask": torch.ones(2, 4, dtype=torch.bool)}})
     assert out.loss is None and out.outputs["actions"].shape == (2, 4)
 
 
@@ -95,3 +95,19 @@ def test_continuous_actions_stay_inside_the_bounds():
 def test_unknown_kind_is_rejected():
     with pytest.raises(ValueError, match="kind"):
         ActionTask(32, DISCRETE, kind="ppo")
+
+
+@pytest.mark.parametrize("kind", ["dt", "bc"])
+@pytest.mark.parametrize("action", [DISCRETE, CONTINUOUS])
+def test_the_model_reads_out_state_tokens_alone_with_the_same_result(kind, action):
+    from tzoo.tasks import TzooModel
+
+    tok, backbone, task = tiny_model(action, kind)
+    model = TzooModel({"trajectory": tok}, backbone, {"control": task}).eval()
+    data = batch(action, mask=torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 5]))
+    parts, _ = model.encode(data)
+    assert parts[-1].shape[1] == 5  # one state per step, not tps * K tokens
+    full, _ = run(tok, backbone, task, data)
+    got = model(data)
+    torch.testing.assert_close(got.loss, full.loss)
+    torch.testing.assert_close(got.outputs["actions"].float(), full.outputs["actions"].float())

@@ -43,7 +43,9 @@ def batch(action: ActionSpec, b: int = 3, k: int = 5, state_dim: int = 4, start:
 
 
 def run(tok, backbone, task, data: dict):
-    """Tokenize -> causal backbone -> task, without TzooModel; returns (TaskOutput, states)."""
+    """Tokenize -> causal backbone -> task (the states of its readout tokens), without TzooModel;
+    returns (TaskOutput, every token's states)."""
     tokens = tok(**data["trajectory"])
     h = backbone(tokens, task.pattern)  # (B, tps*K, D)
-    return task([h], data, [tokens.mask]), h
+    rows = task.readout[1]
+    return task([h[:, rows]], data, [tokens.mask[:, rows]]), h

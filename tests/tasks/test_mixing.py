@@ -97,6 +97,18 @@ def test_cached_answer_equals_greedy_recomputation(fusion):
         ids = torch.cat([ids, got[:, t:t + 1]], dim=1)
 
 
+def test_the_answer_read_out_alone_equals_the_whole_set_run():
+    """The model hands the task only the answer's states (the backbone's last block computes no
+    others): the same logits as running every token and keeping the answer's."""
+    model = tiny_model("prefix")
+    b = batch(image_present=[True, False, True])
+    parts, masks = model.encode(b)
+    assert parts[:-1] == [None] * 3 and parts[-1].shape[1] == 4
+    tokens, spans = model.tokenize(b)
+    whole = model.backbone(tokens, "prefix", model.prefix_len(tokens, spans, "prefix"))
+    torch.testing.assert_close(parts[-1], whole[:, spans[-1][0]:], atol=1e-5, rtol=1e-5)
+
+
 def test_both_fusions_have_the_same_parameters_and_differ_in_output():
     prefix, encdec = tiny_model("prefix"), tiny_model("encdec")
     assert [(n, p.shape) for n, p in prefix.named_parameters()] == [(n, p.shape) for n, p in encdec.named_parameters()]

@@ -37,15 +37,41 @@ class SelfAttention(nn.Module):
         return tuple(t.view(b, n, self.heads, hd).transpose(1, 2) for t in (q, k, v))  # (B, H, N, hd)
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
-                cache: Optional[KVCache] = None, layer: int = 0) -> Tensor:
+                cache: Optional[KVCache] = None, layer: int = 0, rows: Optional[slice] = None) -> Tensor:
+        """Attention output of every token, (B, N, D); with `rows` (no cache) only of tokens x[:, rows],
+        (B, R, D), which still attend to all keys: their queries alone are projected and attended."""
+        if rows is not None:
+            return self._rows(x, rows, attn_mask, is_causal)
         b, n, d = x.shape  # (B, N, D)
         q, k, v = self._qkv(x)  # (B, H, N, hd)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, L+N, hd)
-        p = self.dropout if self.training else 0.0
-        y = attend(q, k, v, attn_mask, p, is_causal)  # (B, H, N, hd)
-        y = self.proj(y.transpose(1, 2).reshape(b, n, d))  # (B, N, D)
-        return F.dropout(y, self.dropout, self.training) if p else y
+        return self._out(attend(q, k, v, attn_mask, self._p(), is_causal))
+
+    def _p(self) -> float:
+        return self.dropout if self.training else 0.0
+
+    def _out(self, y: Tensor) -> Tensor:
+        """Heads (B, H, R, hd) -> output projection (and dropout), (B, R, D)."""
+        b, _, r, _ = y.shape
+        y = self.proj(y.transpose(1, 2).reshape(b, r, -1))  # (B, R, D)
+        return F.dropout(y, self.dropout, self.training) if self._p() else y
+
+    def _rows(self, x: Tensor, rows: slice, attn_mask: Optional[Tensor], is_causal: bool) -> Tensor:
+        b, n, d = x.shape  # (B, N, D)
+        hd = d // self.heads
+        w, bias = self.qkv.weight, self.qkv.bias
+        xr = x[:, rows]  # (B, R, D)
+        q = F.linear(xr, w[:d], None if bias is None else bias[:d])  # (B, R, D)
+        k, v = F.linear(x, w[d:], None if bias is None else bias[d:]).split(d, dim=2)  # each (B, N, D)
+        q = q.view(b, -1, self.heads, hd).transpose(1, 2)  # (B, H, R, hd)
+        k, v = (t.view(b, n, self.heads, hd).transpose(1, 2) for t in (k, v))  # (B, H, N, hd)
+        if attn_mask is not None:
+            attn_mask = attn_mask[:, :, rows]  # (B or 1, 1, R, N)
+        elif is_causal:
+            at = torch.arange(n, device=x.device)
+            attn_mask = (at[None, :] <= at[rows][:, None])[None, None]  # (1, 1, R, N)
+        return self._out(attend(q, k, v, attn_mask, self._p(), False))
 
     def attention_weights(self, x: Tensor, attn_mask: Optional[Tensor] = None,
                           is_causal: bool = False) -> Tensor:

@@ -55,12 +55,13 @@ class Block(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else None
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
-                cache: Optional[KVCache] = None, layer: int = 0) -> Tensor:
+                cache: Optional[KVCache] = None, layer: int = 0, rows: Optional[slice] = None) -> Tensor:
+        """New states of every token, (B, N, D); with `rows` only of x[:, rows], (B, R, D)."""
         # x: (B, N, D)
-        a = self.attn(self.norm1(x), attn_mask, is_causal, cache, layer)
+        a = self.attn(self.norm1(x), attn_mask, is_causal, cache, layer, rows)  # (B, N or R, D)
         if self.drop_path is not None:
             a = self.drop_path(a)
-        x = x + a
+        x = (x if rows is None else x[:, rows]) + a
         m = self.mlp(self.norm2(x))
         if self.drop_path is not None:
             m = self.drop_path(m)

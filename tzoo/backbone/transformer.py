@@ -96,7 +96,7 @@ class Backbone(nn.Module):
         return tokens.embeds + self.pos_embed(tokens.positions) + self.type_embed(tokens.type_ids)
 
     def forward(self, tokens: TokenSet, pattern: str = "full", prefix_len: Optional[Tensor] = None,
-                cache: Optional[KVCache] = None) -> Tensor:
+                cache: Optional[KVCache] = None, rows: Optional[slice] = None) -> Tensor:
         """Run the blocks over a token set.
 
         Args:
@@ -104,10 +104,16 @@ class Backbone(nn.Module):
             pattern: "full", "causal" or "prefix".
             prefix_len: (B,) length of the bidirectional prefix for pattern "prefix".
             cache: KV cache holding earlier tokens of the same sequences; it is advanced by N.
+            rows: read out only the tokens tokens[:, rows] (not with a cache). The last block then
+                computes queries, attention output and MLP for those tokens alone (keys and values
+                still for all): the same states as `forward(...)[:, rows]`, with less work when a
+                task reads a few tokens (answer characters, the state tokens of a trajectory).
 
         Returns:
-            normalized token states, (B, N, D).
+            normalized token states, (B, N, D), or (B, R, D) with `rows`.
         """
+        if rows is not None and cache is not None:
+            raise ValueError("rows: reading out a subset of tokens is not supported with a KV cache")
         b, n, _ = tokens.shape
         offset = cache.length if cache is not None else 0
         key_mask = cache.keys_mask(tokens.mask, n) if cache is not None else tokens.mask
@@ -115,11 +121,12 @@ class Backbone(nn.Module):
         x = self.embed(tokens)  # (B, N, D)
         if self.cfg.dropout and self.training:
             x = F.dropout(x, self.cfg.dropout, True)
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, mask, is_causal, cache, i)
+            x = block(x, mask, is_causal, cache, i, rows if i == last else None)
         if cache is not None:
             cache.length += n
-        return self.norm(x)  # (B, N, D)
+        return self.norm(x)  # (B, N, D) or (B, R, D)
 
     def remember(self, memory: Tensor, mask: Optional[Tensor], cache: KVCache) -> None:
         """Encoder-decoder: store an encoder's final states `memory` (B, M, D) in `cache` as every

@@ -31,6 +31,7 @@ class ClassificationTask(nn.Module):
             raise ValueError(f"pool: expected cls or mean, got {pool!r}")
         self.inputs, self.pattern = tuple(inputs), pattern
         self.pool = pool
+        self.readout = (self.inputs[0], slice(0, 1)) if pool == "cls" else None  # "cls" reads one state
         self.label_smoothing = label_smoothing
         self.head = nn.Linear(dim, num_classes)
         nn.init.zeros_(self.head.weight)  # start from uniform predictions (timm's ViT does too)

@@ -40,6 +40,8 @@ class ActionTask(nn.Module):
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {sorted(KINDS)}, got {kind!r}")
         self.inputs, self.pattern, self.kind, self.action = tuple(inputs), pattern, kind, action
+        tps = KINDS[kind]
+        self.readout = (self.inputs[-1], slice(tps - 2, None, tps))  # the state tokens: forward gets their states
         self.head = nn.Linear(dim, action.n if action.discrete else action.dim)
         init_weights(self.head)
         if not action.discrete:
@@ -72,8 +74,10 @@ class ActionTask(nn.Module):
         return self.act(self.state_states(h))
 
     def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
+        """parts[-1]: the states of the state tokens, (B, K, D) (`readout`; `state_states` of the
+        trajectory's states)."""
         traj = batch[self.inputs[-1]]
-        y = self.raw(self.state_states(parts[-1]))  # (B, K, n) or (B, K, A)
+        y = self.raw(parts[-1])  # (B, K, n) or (B, K, A)
         if self.action.discrete:
             outputs = {"actions": y.argmax(dim=-1), "logits": y}
         else:

@@ -26,6 +26,7 @@ class LanguageModelTask(nn.Module):
                  inputs: Sequence[str] = ("text",), pattern: str = "causal") -> None:
         super().__init__()
         self.inputs, self.pattern = tuple(inputs), pattern
+        self.readout = (self.inputs[-1], slice(None))  # the text's tokens (after a prefix: the answer's)
         self.head = nn.Linear(dim, vocab_size, bias=False)
         if tied is not None:
             self.head.weight = tied.weight

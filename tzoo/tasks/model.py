@@ -1,7 +1,7 @@
 """TzooModel: named tokenizers -> one token set -> the shared backbone -> named task heads."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,10 @@ class TzooModel(nn.Module):
     before the last one is the bidirectional prefix. With pattern "encdec" the same split is
     encoder-decoder: the earlier inputs are encoded alone with full attention, and the last one
     is decoded causally with cross-attention to the encoder's final states (`Backbone.remember`).
+    A task may also declare `readout` = (input name, slice of that input's tokens): the only
+    states it reads. Its forward then gets, as that input's part, the states of those tokens alone
+    (every other part None), and the backbone's last block computes no others
+    (`Backbone.forward(rows=)`); with "encdec", or when the slice is the whole set, it gets all parts.
 
     Args:
         tokenizers: name -> module mapping a batch entry to a TokenSet.
@@ -100,7 +104,15 @@ class TzooModel(nn.Module):
                ) -> tuple[list[Tensor], list[Optional[Tensor]]]:
         """Backbone states of each input [(B, N_i, D), ...] and their padding masks [(B, N_i) or None]."""
         tokens, spans = self.tokenize(batch, task)
-        pattern = self.head(task).pattern
+        head = self.head(task)
+        pattern = head.pattern
+        read = readout_rows(getattr(head, "readout", None), head.inputs, spans, pattern)
+        if read is not None:
+            i, rows = read
+            h = self.backbone(tokens, pattern, self.prefix_len(tokens, spans, pattern), rows=rows)  # (B, R, D)
+            parts, masks = [None] * len(spans), [None] * len(spans)
+            parts[i], masks[i] = h, tokens.mask[:, rows] if tokens.mask is not None else None
+            return parts, masks
         if pattern == "encdec":
             h = self.encode_decode(tokens, spans[-1][0])[0]  # (B, N, D)
         else:
@@ -127,6 +139,20 @@ class TzooModel(nn.Module):
     def forward(self, batch: Mapping[str, Any], task: Optional[str] = None) -> TaskOutput:
         parts, masks = self.encode(batch, task)
         return self.head(task)(parts, batch, masks)
+
+
+def readout_rows(readout: Optional[tuple[str, slice]], inputs: Sequence[str], spans: list[tuple[int, int]],
+                 pattern: str) -> Optional[tuple[int, slice]]:
+    """A task's `readout` (input name, slice of its tokens) as (input index, rows of the joint set);
+    None when there is none, when it is every token of the set, or with "encdec"."""
+    if readout is None or pattern == "encdec":
+        return None
+    i = list(inputs).index(readout[0])
+    start, end = spans[i]
+    first, last, step = readout[1].indices(end - start)
+    if start + first == 0 and start + last == spans[-1][1] and step == 1:
+        return None
+    return i, slice(start + first, start + last, step)
 
 
 def shared_free_state(model: nn.Module) -> dict[str, Tensor]:
