@@ -79,8 +79,11 @@ def test_outputs_and_metrics():
 
 def test_prediction_without_target_actions():
     task = ActionTask(32, DISCRETE)
-    out = task([torch.randn(2, 4, 32)], {"trajectory": {"mask": torch.ones(2, 4, dtype=torch.bool)}})
+    traj = {"states": torch.randn(2, 4, 3), "mask": torch.ones(2, 4, dtype=torch.bool)}
+    h = torch.randn(2, 12, 32)  # every token's states, or the state tokens' alone: the same actions
+    out = task([h], {"trajectory": traj})
     assert out.loss is None and out.outputs["actions"].shape == (2, 4)
+    assert torch.equal(task([h[:, task.readout[1]]], {"trajectory": traj}).outputs["actions"], out.outputs["actions"])
 
 
 def test_continuous_actions_stay_inside_the_bounds():

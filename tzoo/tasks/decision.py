@@ -74,10 +74,13 @@ class ActionTask(nn.Module):
         return self.act(self.state_states(h))
 
     def forward(self, parts: list[Tensor], batch: dict, masks: Optional[list] = None) -> TaskOutput:
-        """parts[-1]: the states of the state tokens, (B, K, D) (`readout`; `state_states` of the
-        trajectory's states)."""
+        """parts[-1]: the states of the state tokens, (B, K, D), as `readout` has the model hand them
+        over, or of every trajectory token, (B, tps*K, D)."""
         traj = batch[self.inputs[-1]]
-        y = self.raw(parts[-1])  # (B, K, n) or (B, K, A)
+        h = parts[-1]
+        if h.shape[1] != traj["states"].shape[1]:
+            h = self.state_states(h)  # (B, K, D)
+        y = self.raw(h)  # (B, K, n) or (B, K, A)
         if self.action.discrete:
             outputs = {"actions": y.argmax(dim=-1), "logits": y}
         else:
