@@ -87,7 +87,8 @@ def main() -> int:
     for name in names:
         metrics, wall = train_run("av-digits", args.out / name, [*RUNS[name], *extra])
         metrics.update(rescored(args.out / name, metrics, args.test_examples))
-        results[name] = {"acc": metrics["acc"], "test_examples_per_question": metrics["test_examples_per_question"], "wall_s": metrics["wall_s"], "params": metrics["params"],
+        results[name] = {"acc": metrics["acc"], "test_examples_per_question": metrics["test_examples_per_question"],
+                         "wall_s": metrics["wall_s"], "params": metrics["params"],
                          "steps": metrics["step"], "chosen_step": metrics["chosen_step"]}
         print(f"[{name}] {metrics['step']} steps, {metrics['wall_s'] / 60:.1f} min of training, "
               f"{metrics['params']:,} parameters", flush=True)
