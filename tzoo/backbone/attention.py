@@ -30,11 +30,14 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
         self.proj = nn.Linear(dim, dim, bias=bias)
 
+    def _heads(self, t: Tensor) -> Tensor:
+        """(B, N, D) -> (B, H, N, D/H)."""
+        b, n, d = t.shape
+        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        b, n, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)  # each (B, N, D)
-        hd = d // self.heads
-        return tuple(t.view(b, n, self.heads, hd).transpose(1, 2) for t in (q, k, v))  # (B, H, N, hd)
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=2)  # each (B, N, D)
+        return self._heads(q), self._heads(k), self._heads(v)  # each (B, H, N, hd)
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
                 cache: Optional[KVCache] = None, layer: int = 0, rows: Optional[slice] = None) -> Tensor:
@@ -58,14 +61,11 @@ class SelfAttention(nn.Module):
         return F.dropout(y, self.dropout, self.training) if self._p() else y
 
     def _rows(self, x: Tensor, rows: slice, attn_mask: Optional[Tensor], is_causal: bool) -> Tensor:
-        b, n, d = x.shape  # (B, N, D)
-        hd = d // self.heads
+        n, d = x.shape[1:]  # x: (B, N, D)
         w, bias = self.qkv.weight, self.qkv.bias
-        xr = x[:, rows]  # (B, R, D)
-        q = F.linear(xr, w[:d], None if bias is None else bias[:d])  # (B, R, D)
+        q = F.linear(x[:, rows], w[:d], None if bias is None else bias[:d])  # (B, R, D)
         k, v = F.linear(x, w[d:], None if bias is None else bias[d:]).split(d, dim=2)  # each (B, N, D)
-        q = q.view(b, -1, self.heads, hd).transpose(1, 2)  # (B, H, R, hd)
-        k, v = (t.view(b, n, self.heads, hd).transpose(1, 2) for t in (k, v))  # (B, H, N, hd)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)  # (B, H, R or N, hd)
         if attn_mask is not None:
             attn_mask = attn_mask[:, :, rows]  # (B or 1, 1, R, N)
         elif is_causal:
