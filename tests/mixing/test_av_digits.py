@@ -5,6 +5,7 @@ import torch
 from tests.audio_fixtures import fake_fsdd
 from tests.mixing.conftest import digit_of_image, digit_of_wave, write_mnist_parquet
 from tzoo.errors import TzooError
+from tzoo.modalities.augment import Affine
 from tzoo.modalities.av_digits import (
     ANSWER_WORDS,
     BOS_ID,
@@ -129,6 +130,22 @@ def test_shift_moves_each_training_image_by_at_most_shift_pixels(side):
     assert equal(plain, AvDigitBatches(side, 24, seed=6, kinds=["written", "sum"], drop=0.0, shift=0).batch(2))
     with pytest.raises(TzooError, match="shift"):
         AvDigitBatches(side, 4, 0, shift=-1)
+
+
+def test_affine_warps_training_images_alike_in_any_process_count(side):
+    kinds = ["written", "sum"]
+    plain = AvDigitBatches(side, 24, seed=6, kinds=kinds, drop=0.0).batch(2)
+    warp = Affine(rotate=15.0, scale=0.1, translate=2.0)
+    warped = AvDigitBatches(side, 24, seed=6, kinds=kinds, drop=0.0, affine=warp).batch(2)
+    changed = (plain["image"]["images"] != warped["image"]["images"]).flatten(1).any(dim=1)
+    assert changed.float().mean() > 0.9  # (nearly) every image warped, each its own way
+    assert equal({k: v for k, v in plain.items() if k != "image"}, {k: v for k, v in warped.items() if k != "image"})
+    halves = AvDigitBatches(side, 12, seed=6, kinds=kinds, drop=0.0, affine=warp)
+    assert equal(warped, cat([halves.batch(2, r, 2) for r in range(2)]))
+    assert not equal(warped, AvDigitBatches(side, 24, seed=6, kinds=kinds, drop=0.0, affine=warp).batch(3))
+    assert equal(plain, AvDigitBatches(side, 24, seed=6, kinds=kinds, drop=0.0, affine=Affine()).batch(2))
+    with pytest.raises(TzooError, match="affine: rotate"):
+        AvDigitBatches(side, 4, 0, affine=Affine(rotate=-1.0))
 
 
 def test_match_is_balanced_and_fused_pairs_one_digit(side):

@@ -3,7 +3,7 @@ import torch
 
 from tests.conftest import write_image_parquet
 from tzoo.errors import TzooError
-from tzoo.modalities.augment import crop_flip
+from tzoo.modalities.augment import Affine, affine_params, affine_warp, crop_flip
 from tzoo.modalities.cifar import load_images
 from tzoo.modalities.images import Augment, ImageBatches, eval_batches
 
@@ -23,6 +23,34 @@ def label_of(images: torch.Tensor) -> torch.Tensor:
     """The label each synthetic image encodes (red = 20 * label), read at the centre pixel."""
     centre = images[:, 0, images.shape[2] // 2, images.shape[3] // 2].float()
     return (centre / 20).round().long()
+
+
+def test_affine_warp_identity_translation_and_rotation():
+    x = torch.randint(0, 256, (3, 1, 12, 12), dtype=torch.uint8)
+    identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(3, 2, 3)
+    assert torch.equal(affine_warp(x, identity), x)
+    right = identity.clone()
+    right[:, 0, 2] = -2 / 12  # the output reads one pixel to the left: the digit moves right by one
+    moved = affine_warp(x, right)
+    assert torch.equal(moved[..., 1:], x[..., :-1]) and not moved[..., 0].any()
+    quarter = torch.tensor([[0.0, -1, 0], [1, 0, 0]]).expand(3, 2, 3)  # a quarter turn
+    assert torch.equal(affine_warp(x, quarter), torch.rot90(x, 1, dims=(-2, -1)))
+
+
+def test_affine_params_stay_in_their_ranges():
+    g = torch.Generator().manual_seed(0)
+    cfg = Affine(rotate=10.0, scale=0.2, translate=3.0)
+    theta = affine_params(500, cfg, 28, g)  # (n, 2, 3)
+    linear = theta[:, :, :2]
+    scale = 1 / linear.det().abs().sqrt()  # no shear: the inverse of a rotation times 1/scale
+    angle = torch.rad2deg(torch.atan2(linear[:, 1, 0], linear[:, 0, 0]))
+    assert scale.min() >= 0.8 - 1e-5 and scale.max() <= 1.2 + 1e-5 and scale.max() - scale.min() > 0.3
+    assert angle.abs().max() <= 10 + 1e-4 and angle.abs().max() > 9
+    assert theta[:, :, 2].abs().max() <= 3 * 2 / 28 + 1e-6
+    assert torch.equal(theta, affine_params(500, cfg, 28, torch.Generator().manual_seed(0)))
+    assert not Affine().active() and cfg.active()
+    with pytest.raises(ValueError, match="scale"):
+        Affine(scale=1.5).validate()
 
 
 @pytest.mark.parametrize("augment", [Augment(crop_padding=2, flip=True),

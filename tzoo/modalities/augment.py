@@ -5,10 +5,14 @@ by the batch index, so results do not depend on how many processes share the bat
 """
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import dataclass
 from functools import lru_cache
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -37,6 +41,54 @@ def crop_flip_params(n: int, pad: int, flip: bool, g: torch.Generator) -> tuple[
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
     flips = (torch.rand(n, generator=g) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
     return dx, dy, flips
+
+
+@dataclass
+class Affine:
+    """Random affine warps of training images (the classic MNIST augmentation): each image is rotated,
+    scaled, sheared and translated by amounts drawn uniformly in [-x, x]; all zero = off.
+
+    Attributes:
+        rotate: degrees.
+        scale: fraction of the size (0.1: 0.9x to 1.1x).
+        translate: pixels.
+        shear: degrees.
+    """
+
+    rotate: float = 0.0
+    scale: float = 0.0
+    translate: float = 0.0
+    shear: float = 0.0
+
+    def validate(self) -> None:
+        for name, top in (("rotate", 180.0), ("scale", 0.9), ("translate", 1e9), ("shear", 60.0)):
+            value = getattr(self, name)
+            if not 0.0 <= value <= top:
+                raise ValueError(f"{name}: must be in [0, {top:g}], got {value}")
+
+    def active(self) -> bool:
+        return any((self.rotate, self.scale, self.translate, self.shear))
+
+
+def affine_params(n: int, cfg: Affine, size: int, g: torch.Generator) -> Tensor:
+    """(n, 2, 3) sampling matrices (output -> input, normalised coordinates) for `affine_warp` of
+    size x size images."""
+    u = lambda: torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1  # noqa: E731
+    angle, scale, shear = u() * math.radians(cfg.rotate), 1 + u() * cfg.scale, u() * math.radians(cfg.shear)
+    tx, ty = u() * cfg.translate * 2 / size, u() * cfg.translate * 2 / size
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos / scale, (torch.tan(shear) * cos - sin) / scale, tx
+    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin / scale, cos / scale, ty
+    return theta.float()
+
+
+def affine_warp(images: Tensor, theta: Tensor) -> Tensor:
+    """(B, C, H, W) uint8 images warped by theta (B, 2, 3) with bilinear sampling; uncovered
+    pixels are 0 (MNIST's background)."""
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)  # (B, H, W, 2)
+    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)  # (B, C, H, W)
 
 
 @lru_cache(maxsize=8)

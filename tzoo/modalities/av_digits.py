@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..errors import TzooError
 from ..tokenizers.text import CharCodec
-from .augment import crop_flip, crop_flip_params
+from .augment import Affine, affine_params, affine_warp, crop_flip, crop_flip_params
 from .cifar import ImageSplit
 from .clips import pad_batch
 from .fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
@@ -294,12 +294,13 @@ def _gen(seed: Tensor) -> torch.Generator:
 
 
 def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slice] = None,
-               shift: Optional[tuple[int, Tensor, Tensor]] = None) -> dict:
+               shift: Optional[tuple[int, Tensor, Tensor]] = None, warp: Optional[Tensor] = None) -> dict:
     """The batch of rows `mine` of `ex` (default: all), padded to the longest of ALL of `ex` (so the
     slices of several processes concatenate to the one-process batch). Layout: see the module doc.
 
     `shift` = (pad, dx, dy) moves the images of rows `mine` (before any degradation): each is
-    zero-padded by `pad` and cropped back to 28x28 at offsets dx, dy (B,) in [0, 2 * pad]."""
+    zero-padded by `pad` and cropped back to 28x28 at offsets dx, dy (B,) in [0, 2 * pad]; `warp`
+    (B, 2, 3) then warps them (`affine_warp`)."""
     mine = mine or slice(None)
     questions, answers = _texts(ex)
     lq, la = max(map(len, questions)), max(map(len, answers))
@@ -312,6 +313,8 @@ def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slic
     if shift is not None and shift[0] > 0:
         pad, dx, dy = shift
         raw = crop_flip(raw, pad, dx, dy, torch.zeros(len(part), dtype=torch.bool))
+    if warp is not None:
+        raw = affine_warp(raw, warp)
     waves = []
     for i in range(len(part)):
         if part.image_present[i]:
@@ -352,13 +355,15 @@ class AvDigitBatches:
         degrade: the degradation of fused examples.
         shift: images move by up to this many pixels each way (zero fill), drawn per global batch
             from (seed, IMAGE_CROP, index); 0 = never.
+        affine: random affine warps of the images (after `shift`, before any degradation), drawn
+            per global batch from (seed, IMAGE_AFFINE, index); None or all zero = never.
     """
 
     unit = "examples"
 
     def __init__(self, side: AvSide, batch_size: int, seed: int, kinds: Sequence[str] = KINDS,
                  drop: float = 0.25, fused_drop: float = 0.0, degrade: Optional[Degrade] = None,
-                 shift: int = 0) -> None:
+                 shift: int = 0, affine: Optional[Affine] = None) -> None:
         if batch_size < 1:
             raise TzooError(f"batch_size: must be >= 1, got {batch_size}")
         if not 0 <= shift <= 14:
@@ -371,6 +376,11 @@ class AvDigitBatches:
         self.drop, self.fused_drop, self.shift = drop, fused_drop, shift
         self.degrade = degrade or Degrade()
         self.degrade.validate()
+        self.affine = affine or Affine()
+        try:
+            self.affine.validate()
+        except ValueError as e:
+            raise TzooError(f"affine: {e}") from None
 
     def examples(self, index: int, world: int = 1) -> Examples:
         """The global batch `index` of batch_size x world examples, dropout applied."""
@@ -388,7 +398,11 @@ class AvDigitBatches:
             g = step_generator(self.seed, Stream.IMAGE_CROP, index)
             dx, dy, _ = crop_flip_params(self.batch_size * world, self.shift, False, g)
             shift = (self.shift, dx[mine], dy[mine])
-        return make_batch(self.side, self.examples(index, world), self.degrade, mine, shift)
+        warp = None
+        if self.affine.active():
+            g = step_generator(self.seed, Stream.IMAGE_AFFINE, index)
+            warp = affine_params(self.batch_size * world, self.affine, self.side.images.shape[-1], g)[mine]
+        return make_batch(self.side, self.examples(index, world), self.degrade, mine, shift, warp)
 
     def items(self, batch: dict) -> int:
         return int(batch["kind"].shape[0])

@@ -35,6 +35,7 @@ class Stream(IntEnum):
     PAIRING = 17  # pairing examples of several modalities
     MODALITY_DROP = 18  # modality dropout per batch
     TASKS = 19  # which task a multi-task micro-batch trains
+    IMAGE_AFFINE = 20  # affine warps of training images per batch
 
 
 def step_seed(seed: int, stream: Stream, *keys: int) -> int:
