@@ -305,11 +305,11 @@ class DecisionTransformerRecipe(RecipeBase):
 
 
 def _cpu() -> DTConfig:
-    """The Decision Transformer paper's shape (3 blocks of 128, one head, K = 20, dropout 0.1) for a
-    few minutes on a 2-core CPU."""
+    """The Decision Transformer paper's shape (3 blocks of 128, one head, K = 20, dropout 0.1); 9,000
+    updates (about 20 minutes of a 2-core CPU): LunarLander's validation loss still falls at 7,500."""
     return DTConfig(
         backbone=BackboneConfig(dim=128, depth=3, heads=1, mlp_ratio=4.0, dropout=0.1, bias=True),
-        loop=LoopConfig(batch_size=64, max_steps=3000, eval_every=500, eval_batches=10, save_every=500,
+        loop=LoopConfig(batch_size=64, max_steps=9000, eval_every=500, eval_batches=10, save_every=500,
                         log_every=100),
         optim=OptimConfig(lr=6e-4, min_lr=6e-5, warmup_steps=200, weight_decay=1e-4, grad_clip=0.25),
     )
