@@ -1,7 +1,7 @@
 """Decision Transformer benchmark: DT against 100% BC and 10% BC on tzoo's `mixed` datasets, then
 tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`) in speed.
 
-    python benchmarks/dt.py                                  # everything: ~1-3 hours on 2 busy CPU cores
+    python benchmarks/dt.py                                  # everything: ~5 hours at one thread (9,000 updates a run)
     python benchmarks/dt.py --envs cartpole --methods dt,bc  # a subset
     python benchmarks/dt.py --steps 1000                     # loop.max_steps of every run (same for every method)
     python benchmarks/dt.py --eval-seed 1000 -- --optim.lr=1e-3   # tuning: another evaluation seed, overrides after --
