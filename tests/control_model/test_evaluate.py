@@ -75,6 +75,18 @@ def test_cartpole_rollout_is_deterministic_and_batch_independent():
     assert parts[1].training  # modes restored
 
 
+def test_validation_rollouts_start_apart_from_evaluation_episodes():
+    """Checkpoints are chosen on rollouts of their own seed stream: never an evaluation episode's start."""
+    from tzoo.modalities.streams import Stream
+
+    parts, s = _model("CartPole-v1")
+    out = _rollout("CartPole-v1", parts, s, stream=Stream.SELECT_ROLLOUT)
+    assert out["seeds"] == [eval_seed(3, i, Stream.SELECT_ROLLOUT) for i in range(5)]
+    validation = {eval_seed(0, i, Stream.SELECT_ROLLOUT) for i in range(1000)}
+    evaluation = {eval_seed(seed, i) for seed in range(3) for i in range(1000)}
+    assert len(validation) == 1000 and validation.isdisjoint(evaluation)
+
+
 def test_pendulum_rollout_bc_and_dt():
     for kind in ("dt", "bc"):
         parts, s = _model("Pendulum-v1", kind)

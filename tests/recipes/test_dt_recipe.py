@@ -27,7 +27,8 @@ PENDULUM = "tzoo/pendulum/mixed-v0"
 HOPPER = "test/hopper/random-v0"
 TINY = ["--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=1", "--loop.batch_size=8",
         "--loop.max_steps=6", "--loop.eval_every=3", "--loop.eval_batches=2", "--optim.warmup_steps=2",
-        "--data.context=8", "--eval.episodes=2", "--eval.num_envs=2", "--eval.max_steps=50"]
+        "--data.context=8", "--eval.episodes=2", "--eval.num_envs=2", "--eval.max_steps=50",
+        "--eval.select_episodes=3"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -112,13 +113,16 @@ def test_dt_trains_and_scores_online(cartpole_run, minari_root):
         100 * (row["return_mean"] - lo) / (hi - lo))
     assert (cartpole_run / "returns.png").read_bytes().startswith(PNG)
 
-    # the checkpoint kept is the one with the best logged validation loss ...
+    # the checkpoint kept is the one with the best logged validation return (the earlier on a tie) ...
     log = [json.loads(line) for line in (cartpole_run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [3, 6]
-    assert metrics["chosen_step"] == min(log, key=lambda r: r["val_loss"])["step"]
-    # ... and model.safetensors holds it: its loss on the held-out episodes is the reported val_loss
+    assert metrics["chosen_step"] == max(log, key=lambda r: r["val_return"])["step"]
+    assert metrics["val_score"] == pytest.approx(100 * (metrics["val_return"] - lo) / (hi - lo))
+    assert (cartpole_run / "val_returns.png").read_bytes().startswith(PNG)
+    # ... and model.safetensors holds it: its validation rollouts give the reported val_return, its
+    # loss on the held-out episodes the reported val_loss
     from tzoo.control.windows import TrajectoryBatches
-    from tzoo.recipes.dt import action_loss, split_episodes
+    from tzoo.recipes.dt import action_loss, split_episodes, validation_return
 
     trained = tzoo.load(cartpole_run)
     cfg = trained.cfg
@@ -127,6 +131,19 @@ def test_dt_trains_and_scores_online(cartpole_run, minari_root):
                              stats["state_std"], stats["return_scale"])
     sums = action_loss(trained.model, trained.loaded.task, held.tiling())
     assert float(sums["loss_sum"] / sums["steps"]) == pytest.approx(metrics["val_loss"], rel=1e-5)
+    from tzoo.recipes.dt import env_maker
+
+    again = validation_return(trained.model, trained.loaded.task, cfg, stats, env_maker(CARTPOLE, stats))
+    assert again == pytest.approx(metrics["val_return"], rel=1e-9)
+
+
+def test_select_episodes_zero_chooses_on_the_action_loss(minari_root, tmp_path):
+    metrics = train(tmp_path / "dt", f"--data.dataset={CARTPOLE}", "--eval.select_episodes=0")
+    log = [json.loads(line) for line in (tmp_path / "dt" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6] and not any("val_return" in r for r in log)
+    assert "val_return" not in metrics and "val_score" not in metrics
+    assert metrics["chosen_step"] == min(log, key=lambda r: r["val_loss"])["step"]
+    assert not (tmp_path / "dt" / "val_returns.png").exists()
 
 
 def test_bc_on_a_continuous_dataset_ignores_the_target(minari_root, tmp_path):

@@ -182,6 +182,7 @@ CASES = {
     "dt/nan-observations": ("dt", nan_observations, [], ["test/cartpole/nano-v0", "episode 2", "NaN", "observations"]),
     "dt/one-episode": ("dt", one_episode, [], ["test/cartpole/one-v0", "at least 2 episodes"]),
     "dt/zero-episodes": ("dt", episodes, ["--eval.episodes=0"], ["--eval.episodes"]),
+    "dt/negative-select-episodes": ("dt", episodes, ["--eval.select_episodes=-1"], ["--eval.select_episodes", "-1"]),
     # av-digits: MNIST + FSDD + questions
     "av-digits/missing-mnist": ("av-digits", no_mnist, [], ["nowhere", "--data.mnist_dir"]),
     "av-digits/unknown-question": ("av-digits", digits, ["--data.kinds=written,colour"], ["--data.kinds", "colour"]),

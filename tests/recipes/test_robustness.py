@@ -323,7 +323,7 @@ def cartpole_dataset(tmp_path, monkeypatch) -> list[str]:
     return ["dt", "--data.dataset=test/cartpole/mixed-v0", "--backbone.dim=32", "--backbone.depth=1",
             "--backbone.heads=1", "--backbone.dropout=0", "--data.context=8", "--data.val_fraction=0.25",
             "--loop.eval_batches=2", "--optim.warmup_steps=2", "--eval.episodes=2", "--eval.num_envs=2",
-            "--eval.max_steps=200", "--eval.targets=500,100"]
+            "--eval.max_steps=200", "--eval.targets=500,100", "--eval.select_episodes=3"]
 
 
 def in_process(capsys, *args) -> None:
@@ -380,7 +380,7 @@ def test_dt_two_processes_equal_one(tmp_path, capsys, cartpole_dataset):
     log1, log2 = ([json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()] for run in (one, two))
     assert [r["step"] for r in log1] == [r["step"] for r in log2] == [3, 6]
     for a, b in zip(log1, log2):
-        for key in ("loss", "val_loss"):
+        for key in ("loss", "val_loss", "val_return"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
     m1, m2 = dt_figures(one), dt_figures(two)
     assert m2.pop("processes") == 2 and m1.pop("processes") == 1

@@ -17,22 +17,24 @@ from .context import ContextPolicy, History
 from .spaces import ActionSpec
 
 
-def eval_seed(seed: int, episode: int) -> int:
-    """The environment seed of evaluation episode `episode` (< 2**31, as gymnasium wants)."""
-    return step_seed(seed, Stream.ROLLOUT, episode) % (2 ** 31)
+def eval_seed(seed: int, episode: int, stream: Stream = Stream.ROLLOUT) -> int:
+    """The environment seed of evaluation episode `episode` (< 2**31, as gymnasium wants); another
+    `stream` (validation rollouts) draws starts independent of every evaluation seed."""
+    return step_seed(seed, stream, episode) % (2 ** 31)
 
 
 def rollout(tokenizer: TrajectoryTokenizer, backbone: Backbone, task: nn.Module,
             make_env: Callable[[], gym.Env], episodes: int, target_return: float, return_scale: float,
             state_mean: Sequence[float] | np.ndarray | Tensor, state_std: Sequence[float] | np.ndarray | Tensor,
             context: int, seed: int, num_envs: int = 16, use_cache: bool = True,
-            max_steps: Optional[int] = None, device: str | torch.device = "cpu") -> dict:
+            max_steps: Optional[int] = None, device: str | torch.device = "cpu",
+            stream: Stream = Stream.ROLLOUT) -> dict:
     """Evaluate a Decision Transformer / behaviour-cloning policy for `episodes` episodes.
 
     Episodes run `num_envs` at a time in a `SyncVectorEnv`, all rows in lockstep with one batched
     forward per environment step, until every row of the chunk is done; a row's data after its
     episode ends (gymnasium's next-step autoreset) is ignored. Episode i uses the environment seed
-    `eval_seed(seed, i)`, so every method compared meets the same initial states, whatever
+    `eval_seed(seed, i, stream)`, so every method compared meets the same initial states, whatever
     `num_envs` is.
 
     Conditioning: R_1 = target_return, R_{t+1} = R_t - r_t, fed as R_t / return_scale; states are
@@ -64,7 +66,7 @@ def rollout(tokenizer: TrajectoryTokenizer, backbone: Backbone, task: nn.Module,
             policy = ContextPolicy(tokenizer, backbone, task, context, n, use_cache)
             began = time.perf_counter()
             for first in range(0, episodes, n):
-                seeds = [eval_seed(seed, i) for i in range(first, first + n)]
+                seeds = [eval_seed(seed, i, stream) for i in range(first, first + n)]
                 active = min(n, episodes - first)
                 r, l = _run_chunk(envs, policy, task.action, seeds, active, norm,
                                   target_return, return_scale, max_steps, device)
@@ -73,7 +75,7 @@ def rollout(tokenizer: TrajectoryTokenizer, backbone: Backbone, task: nn.Module,
             seconds = time.perf_counter() - began
     finally:
         envs.close()
-    return _summary(returns, lengths, [eval_seed(seed, i) for i in range(episodes)], seconds)
+    return _summary(returns, lengths, [eval_seed(seed, i, stream) for i in range(episodes)], seconds)
 
 
 def _run_chunk(envs: gym.vector.VectorEnv, policy: ContextPolicy, action: ActionSpec, seeds: list[int],

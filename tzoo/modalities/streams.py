@@ -36,6 +36,7 @@ class Stream(IntEnum):
     MODALITY_DROP = 18  # modality dropout per batch
     TASKS = 19  # which task a multi-task micro-batch trains
     IMAGE_AFFINE = 20  # affine warps of training images per batch
+    SELECT_ROLLOUT = 21  # validation rollouts that choose a control checkpoint
 
 
 def step_seed(seed: int, stream: Stream, *keys: int) -> int:

@@ -2,12 +2,14 @@
 
 Steps -> TrajectoryTokenizer (return-to-go, state, action tokens; the timestep is the position of
 all three) -> backbone with the causal pattern -> action from each state token. Checkpoints are
-chosen on the action loss of held-out episodes; the policy is then scored once, online, in the
-dataset's own evaluation environment, conditioned on one or more target returns.
+chosen on the online return of validation rollouts (starts drawn apart from every evaluation seed;
+or, with --eval.select_episodes=0, on the action loss of held-out episodes); the chosen policy is
+then scored once, online, in the dataset's own evaluation environment, conditioned on one or more
+target returns.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Optional
 
 import numpy as np
@@ -21,7 +23,7 @@ from ..tasks import TzooModel
 from ..tasks.decision import ActionTask
 from ..tokenizers.trajectory import TrajectoryTokenizer
 from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
-from .plots import returns_vs_targets
+from .plots import metric_curve, returns_vs_targets
 from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 
@@ -38,7 +40,7 @@ class DTDataConfig:
         top_pct: train on the best this fraction of episodes by return (%BC); 1 = all.
         context: K, the steps the model sees at once.
         return_scale: returns-to-go are divided by this; 0 = the largest absolute episode return.
-        val_fraction: episodes held out (seeded) to choose the checkpoint by action loss.
+        val_fraction: episodes held out (seeded) for the validation action loss.
     """
 
     dataset: str = "tzoo/cartpole/mixed-v0"
@@ -76,6 +78,10 @@ class DTEvalConfig:
         seed: episode i starts from environment seed (seed, i): every method meets the same starts.
         use_cache: the KV cache (exact; see tzoo.control.evaluate.rollout).
         max_steps: cut episodes at this many steps (None = the environment's own limit).
+        select_episodes: validation rollouts at every evaluation, conditioned on the first target,
+            from starts of their own seed stream (never an evaluation episode's); their mean return
+            (`val_return`) chooses the checkpoint. 0 = choose on the held-out action loss instead,
+            which need not rank policies by return.
     """
 
     targets: tuple[float, ...] = ()
@@ -84,10 +90,13 @@ class DTEvalConfig:
     seed: int = 0
     use_cache: bool = True
     max_steps: Optional[int] = None
+    select_episodes: int = 25
 
     def validate(self) -> None:
         if self.episodes < 1 or self.num_envs < 1:
             raise ValueError(f"episodes: episodes and num_envs must be >= 1, got {self.episodes}, {self.num_envs}")
+        if self.select_episodes < 0:
+            raise ValueError(f"select_episodes: must be >= 0, got {self.select_episodes}")
 
 
 @dataclass
@@ -151,9 +160,9 @@ def targets_of(cfg: DTEvalConfig, stats: dict) -> list[float]:
 
 
 def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: dict, make_env: Callable,
-                  ecfg: DTEvalConfig) -> dict[str, Any]:
+                  ecfg: DTEvalConfig, stream: Stream = Stream.ROLLOUT) -> dict[str, Any]:
     """Rollouts per target return: mean +- std return, normalised score, env steps/s; the first
-    target's figures also as `return_mean` / `normalized_score`."""
+    target's figures also as `return_mean` / `normalized_score`. `stream` picks the episodes' starts."""
     from ..control.evaluate import normalized_score, rollout
 
     head = model.head(task)
@@ -161,7 +170,7 @@ def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: d
     for target in targets_of(ecfg, stats):
         r = rollout(model.tokenizer(head.inputs[0], task), model.backbone, head, make_env, ecfg.episodes, target,
                     stats["return_scale"], stats["state_mean"], stats["state_std"], cfg.data.context, ecfg.seed,
-                    ecfg.num_envs, ecfg.use_cache, ecfg.max_steps, next(model.parameters()).device)
+                    ecfg.num_envs, ecfg.use_cache, ecfg.max_steps, next(model.parameters()).device, stream)
         row = {"target": target, "return_mean": r["return_mean"], "return_std": r["return_std"],
                "length_mean": r["length_mean"], "episodes": len(r["returns"]), "env_steps_per_s": r["env_steps_per_s"]}
         lo, hi = stats["ref_min_score"], stats["ref_max_score"]
@@ -174,6 +183,13 @@ def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: d
     if "normalized_score" in first:
         out["normalized_score"] = first["normalized_score"]
     return out
+
+
+def validation_return(model: TzooModel, task: str, cfg: DTConfig, stats: dict, make_env: Callable) -> float:
+    """Mean return of `cfg.eval.select_episodes` rollouts at the first target, from the validation
+    stream's starts: what chooses the checkpoint."""
+    ecfg = replace(cfg.eval, episodes=cfg.eval.select_episodes, targets=(targets_of(cfg.eval, stats)[0],))
+    return online_scores(model, task, cfg, stats, make_env, ecfg, Stream.SELECT_ROLLOUT)["return_mean"]
 
 
 def check_env(env: Any, stats: dict, where: str) -> None:
@@ -202,10 +218,13 @@ def env_maker(dataset_id: str, stats: dict) -> Callable:
 
 
 def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable) -> TaskData:
-    """Training windows; action loss on held-out episodes; online returns at the end; the target PNG."""
+    """Training windows; action loss on held-out episodes and validation returns; online returns at
+    the end; the target PNG."""
     from ..control.windows import TrajectoryBatches
 
-    d, loop = cfg.data, cfg.loop
+    from ..control.evaluate import normalized_score
+
+    d, loop, select = cfg.data, cfg.loop, cfg.eval.select_episodes > 0
     args = (stats["state_mean"], stats["state_std"], stats["return_scale"])
     source = TrajectoryBatches(train, d.context, loop.batch_size, loop.seed, *args)
     held = TrajectoryBatches(val, d.context, loop.batch_size, loop.seed, *args)
@@ -213,7 +232,20 @@ def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable
     def validate(m: TzooModel, task: str, final: bool, rank: int, world: int) -> dict[str, Tensor]:
         n = loop.eval_batches
         batches = held.tiling(rank, world) if final or not n else (held.batch(i, rank, world) for i in range(n))
-        return action_loss(m, task, batches)
+        sums = action_loss(m, task, batches)
+        if select:  # rollouts run on the main process; the others add zeros
+            value = validation_return(m, task, cfg, stats, make_env) if rank == 0 else 0.0
+            sums["val_return"] = torch.tensor(value, dtype=torch.float64, device=sums["steps"].device)
+        return sums
+
+    def summarize(sums: dict[str, Tensor]) -> dict[str, Any]:
+        out = {"val_loss": float(sums["loss_sum"] / sums["steps"].clamp(min=1))}
+        if "val_return" in sums:
+            out["val_return"] = float(sums["val_return"])
+            lo, hi = stats["ref_min_score"], stats["ref_max_score"]
+            if lo is not None and hi is not None and hi != lo:
+                out["val_score"] = normalized_score(out["val_return"], lo, hi)
+        return out
 
     def score(m: TzooModel, task: str, rank: int, world: int) -> dict[str, Tensor]:
         table = torch.zeros(len(targets_of(cfg.eval, stats)), len(COLUMNS), dtype=torch.float64)
@@ -226,9 +258,13 @@ def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable
         if summary.get("targets"):
             returns_vs_targets(summary["targets"], run / "returns.png", (stats["ref_min_score"], stats["ref_max_score"]),
                                f"{cfg.task.kind} on {d.dataset}")
+        if select:
+            key = "val_score" if "val_score" in summary else "val_return"
+            metric_curve(run.read_log(), key, run / "val_returns.png", summary.get("chosen_step"),
+                         f"{cfg.task.kind} on {d.dataset}: validation rollouts ({cfg.eval.select_episodes} episodes)")
 
-    return TaskData(source, validate, lambda sums: {"val_loss": float(sums["loss_sum"] / sums["steps"].clamp(min=1))},
-                    test=score, summarize_test=online_summary, finish=finish)
+    return TaskData(source, validate, summarize, monitor="val_return" if select else "val_loss",
+                    higher_is_better=select, test=score, summarize_test=online_summary, finish=finish)
 
 
 COLUMNS = ("target", "return_mean", "return_std", "length_mean", "episodes", "env_steps_per_s", "normalized_score",

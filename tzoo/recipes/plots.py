@@ -80,6 +80,23 @@ def attention_overlays(images, maps, titles: Sequence[str], path: Path) -> None:
     _save(fig, path)
 
 
+def metric_curve(log: Sequence[dict], key: str, path: Path, chosen_step=None, title: str = "") -> None:
+    """One logged validation metric (log.jsonl records with `key`) against step; the chosen checkpoint marked."""
+    pts = [(r["step"], r[key]) for r in log if isinstance(r.get(key), (int, float))]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if pts:
+        ax.plot(*zip(*pts), marker="o", markersize=3, label=key)
+    if chosen_step is not None:
+        ax.axvline(chosen_step, color="tab:green", lw=0.8, ls="--", label=f"chosen (step {chosen_step})")
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
 def returns_vs_targets(table: Sequence[dict], path: Path, ref: tuple = (None, None), title: str = "") -> None:
     """Achieved return (mean +- std over episodes) against the target return each rollout was given.
 
