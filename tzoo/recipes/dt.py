@@ -220,9 +220,8 @@ def env_maker(dataset_id: str, stats: dict) -> Callable:
 def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable) -> TaskData:
     """Training windows; action loss on held-out episodes and validation returns; online returns at
     the end; the target PNG."""
-    from ..control.windows import TrajectoryBatches
-
     from ..control.evaluate import normalized_score
+    from ..control.windows import TrajectoryBatches
 
     d, loop, select = cfg.data, cfg.loop, cfg.eval.select_episodes > 0
     args = (stats["state_mean"], stats["state_std"], stats["return_scale"])
