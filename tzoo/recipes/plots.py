@@ -91,7 +91,8 @@ def metric_curve(log: Sequence[dict], key: str, path: Path, chosen_step=None, ti
     ax.set_xlabel("step")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if pts or chosen_step is not None:
+        ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
     _save(fig, path)
