@@ -6,7 +6,7 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
     python benchmarks/dt.py --steps 1000                     # loop.max_steps of every run (same for every method)
     python benchmarks/dt.py --eval-seed 1000 -- --optim.lr=1e-3   # tuning: another evaluation seed, overrides after --
     python benchmarks/dt.py --speed-only --threads 1,2       # only the speed comparison, at 1 and at 2 torch threads
-    python benchmarks/dt.py --docs                           # also copy each DT returns.png to docs/dt-<env>-returns.png
+    python benchmarks/dt.py --docs                           # also copy each DT run's PNGs to docs/dt-<env>-*.png
 
 1. Data. Collects, if missing, `tzoo collect ENV --policy mixed --episodes 700 --seed 0` (100 episodes each of
    the expert, the five flawed policies and random) for CartPole-v1, LunarLanderContinuous-v3 and Pendulum-v1
@@ -179,11 +179,12 @@ def quality(envs: list[str], methods: list[str], datasets: dict, args: argparse.
             print(f"[{env} {method}] return {fig['return_mean']:.1f} +- {fig['return_std']:.1f}, normalised "
                   f"{score:.1f}, train {fig['wall_s']} s, total {fig['total_s']} s", flush=True)
             if args.docs and method == "dt":
-                src = Path(fig["run"]) / "returns.png"
-                if src.is_file():
-                    dst = ROOT / "docs" / f"dt-{env}-returns.png"
-                    shutil.copyfile(src, dst)
-                    print(f"[{env} dt] copied {src} to {dst}", flush=True)
+                for name in ("returns", "val_returns"):
+                    src = Path(fig["run"]) / f"{name}.png"
+                    if src.is_file():
+                        dst = ROOT / "docs" / f"dt-{env}-{name.replace('_', '-')}.png"
+                        shutil.copyfile(src, dst)
+                        print(f"[{env} dt] copied {src} to {dst}", flush=True)
     return results
 
 
@@ -470,7 +471,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=10, help="untimed training steps per side first (speed)")
     p.add_argument("--bf16", action="store_true", help="time training under bf16 autocast, both sides (speed)")
     p.add_argument("--hf-episodes", type=int, default=3, help="episodes of the one-at-a-time loops (speed)")
-    p.add_argument("--docs", action="store_true", help="copy each DT run's returns.png to docs/dt-<env>-returns.png")
+    p.add_argument("--docs", action="store_true",
+                   help="copy each DT run's returns.png and val_returns.png to docs/dt-<env>-*.png")
     args, rest = p.parse_known_args()
     from tzoo.config import parse_override_args
     from tzoo.errors import TzooError
