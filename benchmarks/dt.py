@@ -14,12 +14,13 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
    runs/minari).
 2. Quality. On each dataset trains, with the recipe's `cpu` preset and the same update budget and shape
    (batch, context, steps, optimizer): `dt` (Decision Transformer, conditioned on the expert return
-   ref_max_score), `bc` (behaviour cloning on 100% of the episodes) and `bc10` (%BC: the best 10% by return).
-   Each is scored online on the same --eval-episodes (50) episodes with the same --eval-seed (0; tune with
-   another one). DT is also scored at 25%, 50% and 75% of the way from ref_min_score to ref_max_score:
+   ref_max_score), `bc` (behaviour cloning on 100% of the episodes) and `bc10` (%BC: the best 10% by return),
+   each keeping the checkpoint with the best validation rollouts (the recipe's --eval.select_episodes,
+   from starts apart from every evaluation seed's). Each is scored online on the same --eval-episodes (50)
+   episodes with the same --eval-seed (0; tune with another one). DT is also scored at 25%, 50% and 75% of the way from ref_min_score to ref_max_score:
    the achieved return should rise with the target. Prints env, method, return mean +- std over episodes,
    normalised score (100 = expert, 0 = random), training and total wall time; keeps the run directories
-   (returns.png of every DT run) under --out (default runs/dt-bench). Targets: DT normalised score >= 90 on
+   (returns.png and val_returns.png of every DT run) under --out (default runs/dt-bench). Targets: DT normalised score >= 90 on
    every dataset, and above 100% BC on each.
 3. Speed (skipped cleanly without `transformers`: `pip install transformers`). In one process, at each
    --threads setting, on CartPole-v1 shapes (4 state values, 2 actions, K = 20, 128 wide, 3 layers, 1 head,
