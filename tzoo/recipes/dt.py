@@ -159,11 +159,22 @@ def targets_of(cfg: DTEvalConfig, stats: dict) -> list[float]:
     return [float(best)]
 
 
+def normalized_returns(returns: Any, stats: dict) -> Any:
+    """`normalized_score` of a return (or an array of them) against the dataset's reference scores;
+    None where the dataset has none."""
+    from ..control.evaluate import normalized_score
+
+    lo, hi = stats["ref_min_score"], stats["ref_max_score"]
+    if lo is None or hi is None or hi == lo:
+        return None
+    return normalized_score(returns, lo, hi)
+
+
 def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: dict, make_env: Callable,
                   ecfg: DTEvalConfig, stream: Stream = Stream.ROLLOUT) -> dict[str, Any]:
     """Rollouts per target return: mean +- std return, normalised score, env steps/s; the first
     target's figures also as `return_mean` / `normalized_score`. `stream` picks the episodes' starts."""
-    from ..control.evaluate import normalized_score, rollout
+    from ..control.evaluate import rollout
 
     head = model.head(task)
     rows = []
@@ -173,9 +184,8 @@ def online_scores(model: TzooModel, task: Optional[str], cfg: DTConfig, stats: d
                     ecfg.num_envs, ecfg.use_cache, ecfg.max_steps, next(model.parameters()).device, stream)
         row = {"target": target, "return_mean": r["return_mean"], "return_std": r["return_std"],
                "length_mean": r["length_mean"], "episodes": len(r["returns"]), "env_steps_per_s": r["env_steps_per_s"]}
-        lo, hi = stats["ref_min_score"], stats["ref_max_score"]
-        if lo is not None and hi is not None and hi != lo:
-            scores = normalized_score(np.asarray(r["returns"]), lo, hi)
+        scores = normalized_returns(r["returns"], stats)
+        if scores is not None:
             row.update(normalized_score=float(scores.mean()), normalized_std=float(scores.std()))
         rows.append(row)
     first = rows[0]
@@ -220,7 +230,6 @@ def env_maker(dataset_id: str, stats: dict) -> Callable:
 def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable) -> TaskData:
     """Training windows; action loss on held-out episodes and validation returns; online returns at
     the end; the target PNG."""
-    from ..control.evaluate import normalized_score
     from ..control.windows import TrajectoryBatches
 
     d, loop, select = cfg.data, cfg.loop, cfg.eval.select_episodes > 0
@@ -241,9 +250,9 @@ def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable
         out = {"val_loss": float(sums["loss_sum"] / sums["steps"].clamp(min=1))}
         if "val_return" in sums:
             out["val_return"] = float(sums["val_return"])
-            lo, hi = stats["ref_min_score"], stats["ref_max_score"]
-            if lo is not None and hi is not None and hi != lo:
-                out["val_score"] = normalized_score(out["val_return"], lo, hi)
+            score = normalized_returns(out["val_return"], stats)
+            if score is not None:
+                out["val_score"] = score
         return out
 
     def score(m: TzooModel, task: str, rank: int, world: int) -> dict[str, Tensor]:
