@@ -79,6 +79,21 @@ def test_saving_a_step_again_never_deletes_the_named_checkpoint_first(tmp_path, 
     assert torch.all(target.weight == 2.0)
 
 
+def test_the_average_is_saved_published_and_required_on_resume(tmp_path):
+    run = RunDir(tmp_path)
+    model, average = _model(1.0), _model(2.0)
+    save_checkpoint(run, model, torch.optim.AdamW(model.parameters()), {"step": 4}, True, average)
+    published = _model(0.0)
+    load_weights(published, run / WEIGHTS, model_sha(run))
+    assert torch.all(published.weight == 2.0)  # the run's weights are the average
+    trained, averaged = _model(0.0), _model(0.0)
+    load_checkpoint(run, trained, None, ema=averaged)
+    assert torch.all(trained.weight == 1.0) and torch.all(averaged.weight == 2.0)
+    _save(run, _model(3.0), 5)  # a checkpoint of a run without an average
+    with pytest.raises(TzooError, match="no averaged weights.*--optim.ema_decay"):
+        load_checkpoint(run, _model(0.0), None, ema=_model(0.0))
+
+
 @pytest.mark.parametrize("content", [[1, 2], {"step": 3}, {"step": 3, "files": "x"}, {"files": {}}])
 def test_damaged_trainer_json_is_one_line(tmp_path, content):
     run = RunDir(tmp_path)

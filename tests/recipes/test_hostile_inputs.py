@@ -155,6 +155,7 @@ CASES = {
     "vit/inf-clip": ("vit-cifar10", images, ["--optim.grad_clip=inf"], ["--optim.grad_clip"]),
     "audio/nan-wavs": ("audio-fsdd", nan_clips, [], ["10 of 20 training files", "_ann_5.wav"]),
     "audio/nan-mixup": ("audio-fsdd", clips, ["--augment.mixup=nan"], ["--augment.mixup"]),
+    "char-lm/ema-decay-one": ("char-lm", corpus, ["--optim.ema_decay=1"], ["--optim.ema_decay", "[0, 1)"]),
     # huge values
     "char-lm/huge-dim": ("char-lm", corpus, [f"--backbone.dim={HUGE}", f"--backbone.heads={HUGE}"],
                          ["--backbone.dim", "memory"]),

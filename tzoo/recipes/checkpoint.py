@@ -1,7 +1,8 @@
 """Checkpoints in state/: weights and optimizer in safetensors, the rest in JSON, written atomically.
 
-Layout: state/step-NNNNNNN/{model,optimizer}.safetensors + optimizer.json + trainer.json, and
-state/latest.json naming the last and the best checkpoint. A checkpoint folder is filled under a
+Layout: state/step-NNNNNNN/{model,optimizer}.safetensors + optimizer.json + trainer.json (and
+ema.safetensors, the averaged weights, when the run keeps an average), and state/latest.json
+naming the last and the best checkpoint. A checkpoint folder is filled under a
 temporary name and renamed into place; latest.json is replaced atomically afterwards. A process
 killed at any point therefore leaves the previous checkpoint as the one latest.json names.
 """
@@ -23,6 +24,7 @@ from .rundir import STATE, WEIGHTS, RunDir
 
 POINTER = "latest.json"
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json")
+EMA_FILE = "ema.safetensors"
 
 
 def sha256(path: Path) -> str:
@@ -108,8 +110,10 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
 
 
 def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    trainer: dict, best: bool) -> str:
+                    trainer: dict, best: bool, ema: Optional[nn.Module] = None) -> str:
     """Write a checkpoint folder atomically, point latest.json at it, prune older ones; returns its name.
+
+    `ema`: the averaged weights, saved beside the trained ones; they are what the run publishes.
 
     A checkpoint never replaces a folder in place: saving step N again (after a resume) writes
     `step-N.1`, and the old folder goes only after latest.json has moved on.
@@ -124,7 +128,9 @@ def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimi
     tensors, meta = _optimizer_files(optimizer)
     save_tensors(tmp / "optimizer.safetensors", tensors)
     write_json(tmp / "optimizer.json", meta)
-    files = {f: sha256(tmp / f) for f in CHECKPOINT_FILES}
+    if ema is not None:
+        save_tensors(tmp / EMA_FILE, shared_free_state(ema))
+    files = {f: sha256(tmp / f) for f in CHECKPOINT_FILES + ((EMA_FILE,) if ema is not None else ())}
     write_json(tmp / "trainer.json", {**trainer, "files": files})
     os.replace(tmp, state / name)
     pointer = _read_pointer(run) or {}
@@ -132,7 +138,7 @@ def save_checkpoint(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimi
     if best or "best" not in pointer:
         pointer["best"] = name
     write_json(state / POINTER, pointer)
-    publish_weights(run, model)  # the run's top-level weights follow the last checkpoint
+    publish_weights(run, model if ema is None else ema)  # the top-level weights follow the last checkpoint
     _prune(state, keep={name, pointer["best"]})
     return name
 
@@ -181,9 +187,10 @@ def model_sha(run: RunDir) -> Optional[set[str]]:
     return {s for s in (pointer["model_sha256"], pointer.get("previous_model_sha256")) if isinstance(s, str)}
 
 
-def load_checkpoint(run: RunDir, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
-                    which: str = "last") -> dict:
-    """Restore the `which` ("last" or "best") checkpoint; returns its trainer.json."""
+def load_checkpoint(run: RunDir, model: Optional[nn.Module], optimizer: Optional[torch.optim.Optimizer],
+                    which: str = "last", ema: Optional[nn.Module] = None) -> dict:
+    """Restore the `which` ("last" or "best") checkpoint into `model`, `optimizer` and `ema` (the
+    averaged weights; each may be None); returns its trainer.json."""
     pointer = _read_pointer(run)
     if not pointer or which not in pointer:
         raise TzooError(f"{run.path}: no checkpoint to resume from (state/{POINTER} missing); "
@@ -191,14 +198,21 @@ def load_checkpoint(run: RunDir, model: nn.Module, optimizer: Optional[torch.opt
     folder = run / STATE / str(pointer[which])
     trainer = read_json(folder / "trainer.json", "checkpoint trainer state")
     files = trainer.get("files") if isinstance(trainer, dict) else None
-    if not isinstance(files, dict) or set(files) != set(CHECKPOINT_FILES) or not isinstance(trainer.get("step"), int):
+    if not isinstance(files, dict) or set(files) - {EMA_FILE} != set(CHECKPOINT_FILES) \
+            or not isinstance(trainer.get("step"), int):
         raise TzooError(f"{folder / 'trainer.json'}: expected an object with an integer 'step' and the checksums "
                         f"of {', '.join(CHECKPOINT_FILES)} under 'files'; the checkpoint is damaged")
     for fname, digest in files.items():
         if not (folder / fname).is_file() or sha256(folder / fname) != digest:
             raise TzooError(f"{folder / fname}: missing or modified since it was saved (checksum differs); "
                             "the checkpoint is damaged")
-    load_weights(model, folder / "model.safetensors")
+    if ema is not None and EMA_FILE not in files:
+        raise TzooError(f"{folder}: the checkpoint has no averaged weights ({EMA_FILE}) but the run averages "
+                        "them; resume with the --optim.ema_decay the run was started with")
+    if model is not None:
+        load_weights(model, folder / "model.safetensors")
+    if ema is not None:
+        load_weights(ema, folder / EMA_FILE)
     if optimizer is not None:
         _load_optimizer(optimizer, folder)
     return trainer

@@ -1,7 +1,8 @@
-"""AdamW with nanoGPT's decay groups, and the warmup + cosine learning-rate schedule."""
+"""AdamW with nanoGPT's decay groups, the warmup + cosine learning-rate schedule, the weight average."""
 from __future__ import annotations
 
 import math
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -34,3 +35,17 @@ def lr_at(step: int, cfg: OptimConfig, max_steps: int) -> float:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def make_ema(model: nn.Module, cfg: OptimConfig) -> Optional[Any]:
+    """timm's ModelEmaV3 over `model` (its `.module` holds the average, in eval mode), or None when
+    cfg.ema_decay is 0. The decay warms up, 1 - (1 + step) ** -2/3 capped at cfg.ema_decay, so
+    early averages are not dominated by the initial weights; `update(model, step)` is stateless
+    apart from the averaged weights, which is what makes it resumable from a checkpoint. Parameters
+    are averaged through `parameters()`, where a tied tensor appears once (timm's buffer-including
+    path walks the state dict and would average a tied tensor twice a step); buffers are copied."""
+    if cfg.ema_decay <= 0:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True, exclude_buffers=True)

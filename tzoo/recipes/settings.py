@@ -67,6 +67,9 @@ class OptimConfig:
         beta1: AdamW beta1.
         beta2: AdamW beta2.
         grad_clip: max global gradient norm; 0 disables clipping.
+        ema_decay: keep an exponential moving average of the weights, its decay warming up with the
+            step to this value (timm's ModelEmaV3); evaluation, the checkpoint choice, the test and
+            the published weights then use the average. 0 = no average.
     """
 
     lr: float = 1e-3
@@ -76,6 +79,7 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -84,7 +88,7 @@ class OptimConfig:
             raise ValueError(f"min_lr: must be in [0, lr], got {self.min_lr}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError("warmup_steps: warmup_steps, weight_decay and grad_clip must be >= 0")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
 

@@ -24,7 +24,7 @@ from ..modalities.streams import Stream, step_seed
 from .base import Parts, Recipe
 from .batches import batch_stream
 from .checkpoint import load_checkpoint, publish_weights, save_checkpoint
-from .optim import lr_at, make_optimizer, set_lr
+from .optim import lr_at, make_ema, make_optimizer, set_lr
 from .plots import loss_curves
 from .progress import Progress, Stopwatch
 from .rundir import RunDir
@@ -133,15 +133,26 @@ class Trainer:
             self.model = torch.compile(self.model)
         optimizer = make_optimizer(self.parts.model, self.optim)
         self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
+        self.ema = make_ema(self.parts.model, self.optim)
         self.state = TrainerState()
         if self.resume:
-            trainer = load_checkpoint(self.run, self.parts.model, self.optimizer)
+            trainer = load_checkpoint(self.run, self.parts.model, self.optimizer, ema=self.averaged)
             self.state = TrainerState.from_json(trainer)
             if self.main:
                 self.run.truncate_log(self.state.step)
         accum = self.loop.grad_accum
         self.stream = batch_stream(self.parts.train, self.state.step * accum, self.loop.max_steps * accum,
                                    self.rank, self.world, self.loop.workers, self.acc.device.type == "cuda")
+
+    @property
+    def averaged(self) -> Optional[torch.nn.Module]:
+        """The weight average (--optim.ema_decay), or None."""
+        return None if self.ema is None else self.ema.module
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The weights that are evaluated, chosen, tested and published: the average if kept."""
+        return self.parts.model if self.ema is None else self.ema.module
 
     # -- one step -------------------------------------------------------------------------
     def _global(self, losses: Tensor) -> tuple[list[float], list[bool]]:
@@ -180,6 +191,8 @@ class Trainer:
             self.acc.clip_grad_norm_(self.wrapped.parameters(), self.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.parts.model, step=step + 1)
         return total / accum, items
 
     def _global_mean(self, out) -> Tensor:
@@ -231,20 +244,20 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, Any]:
         """Validation metrics of every task (prefixed by the task's name in a multi-task run)."""
-        model = self.parts.model
+        model = self.scored
         model.eval()
         metrics: dict[str, Any] = {}
         for name, data in self.parts.tasks.items():
             with self.acc.autocast():
                 sums = data.validate(model, name, final, self.rank, self.world)
             metrics.update(self._named(name, data.summarize(self._reduce(sums))))
-        model.train()
+        self.parts.model.train()
         return metrics
 
     @torch.no_grad()
     def test(self) -> dict[str, Any]:
         """Test metrics of every task that has a test split: scored once, with the chosen weights."""
-        model = self.parts.model.eval()
+        model = self.scored.eval()
         metrics: dict[str, Any] = {}
         for name, data in self.parts.tasks.items():
             if data.test is not None:
@@ -277,7 +290,7 @@ class Trainer:
     def save(self, best: bool) -> None:
         self.acc.wait_for_everyone()
         if self.main:
-            save_checkpoint(self.run, self.parts.model, self.optimizer, vars(self.state).copy(), best)
+            save_checkpoint(self.run, self.parts.model, self.optimizer, vars(self.state).copy(), best, self.averaged)
         self.saved = True
         self.acc.wait_for_everyone()
 
@@ -355,11 +368,11 @@ class Trainer:
         self.record_eval(metrics, progress, lr)
         self.save(best=improved)
         if not improved and st.best_step is not None and st.best_step != st.step:
-            load_checkpoint(self.run, self.parts.model, None, "best")
+            load_checkpoint(self.run, self.parts.model, None, "best", ema=self.averaged)
             metrics = self.evaluate(final=True)  # the whole validation split, for the chosen weights
             self.acc.wait_for_everyone()
             if self.main:
-                publish_weights(self.run, self.parts.model)
+                publish_weights(self.run, self.scored)
         metrics.update(self.test())
         unit = self.unit
         summary: dict[str, Any] = {
@@ -376,9 +389,9 @@ class Trainer:
         if self.main:
             for name, data in self.parts.tasks.items():
                 if data.finish is not None:
-                    data.finish(self.parts.model.eval(), name, self.run, summary)
+                    data.finish(self.scored.eval(), name, self.run, summary)
             if self.parts.finish is not None:
-                self.parts.finish(self.parts.model.eval(), self.run, summary)
+                self.parts.finish(self.scored.eval(), self.run, summary)
             self.run.save_metrics(summary)
         self.acc.wait_for_everyone()
         return summary if self.main else None
