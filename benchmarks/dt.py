@@ -1,7 +1,7 @@
 """Decision Transformer benchmark: DT against 100% BC and 10% BC on tzoo's `mixed` datasets, then
 tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`) in speed.
 
-    python benchmarks/dt.py                                  # everything: ~5 hours at one thread (9,000 updates a run)
+    python benchmarks/dt.py                                  # everything: ~5 hours at one thread (9,000 updates a run; 27,000 on Pendulum)
     python benchmarks/dt.py --envs cartpole --methods dt,bc  # a subset
     python benchmarks/dt.py --steps 1000                     # loop.max_steps of every run (same for every method)
     python benchmarks/dt.py --eval-seed 1000 -- --optim.lr=1e-3   # tuning: another evaluation seed, overrides after --
@@ -12,8 +12,9 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
    the expert, the five flawed policies and random) for CartPole-v1, LunarLanderContinuous-v3 and Pendulum-v1
    as tzoo/{cartpole,lunarlander,pendulum}/mixed-v1 under --data (default $MINARI_DATASETS_PATH, else
    runs/minari).
-2. Quality. On each dataset trains, with the recipe's `cpu` preset and the same update budget and shape
-   (batch, context, steps, optimizer): `dt` (Decision Transformer, conditioned on the expert return
+2. Quality. On each dataset trains, with the recipe's `cpu` preset plus that dataset's DATASET_SETTINGS
+   (Pendulum: K = 1, return scale 200, weight average, 27,000 updates; --preset-only leaves them out),
+   the same update budget and shape for every method (batch, context, steps, optimizer): `dt` (Decision Transformer, conditioned on the expert return
    ref_max_score), `bc` (behaviour cloning on 100% of the episodes) and `bc10` (%BC: the best 10% by return),
    each keeping the checkpoint with the best validation rollouts (the recipe's --eval.select_episodes,
    from starts apart from every evaluation seed's). Each is scored online on the same --eval-episodes (50)
@@ -60,6 +61,10 @@ METHODS = {  # name -> recipe overrides
     "dt": {"task.kind": "dt"},
     "bc": {"task.kind": "bc"},
     "bc10": {"task.kind": "bc", "data.top_pct": "0.1"},
+}
+DATASET_SETTINGS = {  # per dataset, for every method alike; chosen on validation rollouts (README, `dt`)
+    "pendulum": {"data.context": "1", "data.return_scale": "200", "optim.ema_decay": "0.999",
+                 "loop.max_steps": "27000"},
 }
 EPISODES, COLLECT_SEED = 700, 0  # 100 episodes of each of the 7 members of `mixed`
 TARGET_FRACTIONS = (1.0, 0.25, 0.5, 0.75)  # DT targets, as fractions of ref_min..ref_max; the first is scored
@@ -110,7 +115,8 @@ def run_config(env: str, method: str, data: dict, args: argparse.Namespace, over
               "eval.targets": ",".join(str(t) for t in targets_for(method, data))}
     if args.steps:
         chosen["loop.max_steps"] = str(args.steps)
-    return apply_overrides(DT.presets[args.preset](), {**overrides, **chosen})
+    tuned = {} if args.preset_only else DATASET_SETTINGS.get(env, {})
+    return apply_overrides(DT.presets[args.preset](), {**tuned, **overrides, **chosen})
 
 
 def train_one(env: str, method: str, data: dict, args: argparse.Namespace, overrides: dict[str, str]) -> dict:
@@ -457,13 +463,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default=",".join(ENVS), help="comma list of cartpole, lunarlander, pendulum")
     p.add_argument("--methods", default=",".join(METHODS), help="comma list of dt, bc, bc10")
-    p.add_argument("--steps", type=int, metavar="N", help="loop.max_steps of every run (default: the preset's)")
+    p.add_argument("--steps", type=int, metavar="N", help="loop.max_steps of every run (default: the preset's, or the "
+                   "dataset's setting)")
     p.add_argument("--speed-only", action="store_true", help="only the speed comparison with Hugging Face")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "dt-bench", help="run directories (kept; reused "
                    "when a finished run has the same config)")
     p.add_argument("--data", type=Path, help="Minari datasets root (default $MINARI_DATASETS_PATH, else runs/minari)")
     p.add_argument("--preset", default="cpu", help="the dt recipe's preset")
+    p.add_argument("--preset-only", action="store_true",
+                   help="the preset on every dataset, without the per-dataset settings (DATASET_SETTINGS)")
     p.add_argument("--eval-seed", type=int, default=0, help="evaluation seed of the reported figures (tune with another)")
     p.add_argument("--eval-episodes", type=int, default=50, help="evaluation episodes per target")
     p.add_argument("--threads", default="1", help="torch threads: the runs use the first; speed is measured at each "
@@ -497,6 +506,7 @@ def main() -> int:
           f"under {args.out}, eval seed {args.eval_seed}, overrides {overrides or 'none'}", flush=True)
     began = time.perf_counter()
     summary: dict[str, Any] = {"benchmark": "dt", "preset": args.preset, "overrides": overrides,
+                               "dataset_settings": {} if args.preset_only else DATASET_SETTINGS,
                                "steps": args.steps, "eval_seed": args.eval_seed, "eval_episodes": args.eval_episodes,
                                "threads": threads, "collect": {"episodes": EPISODES, "seed": COLLECT_SEED,
                                                                "policy": "mixed"}}
