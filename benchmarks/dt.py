@@ -14,11 +14,12 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
    runs/minari).
 2. Quality. On each dataset trains, with the recipe's `cpu` preset plus that dataset's DATASET_SETTINGS
    (Pendulum: K = 1, return scale 200, weight average, 27,000 updates; --preset-only leaves them out),
-   the same update budget and shape for every method (batch, context, steps, optimizer): `dt` (Decision Transformer, conditioned on the expert return
-   ref_max_score), `bc` (behaviour cloning on 100% of the episodes) and `bc10` (%BC: the best 10% by return),
-   each keeping the checkpoint with the best validation rollouts (the recipe's --eval.select_episodes,
-   from starts apart from every evaluation seed's). Each is scored online on the same --eval-episodes (50)
-   episodes with the same --eval-seed (0; tune with another one). DT is also scored at 25%, 50% and 75% of the way from ref_min_score to ref_max_score:
+   the same update budget and shape for every method (batch, context, steps, optimizer): `dt` (Decision
+   Transformer, conditioned on the expert return ref_max_score), `bc` (behaviour cloning on 100% of the
+   episodes) and `bc10` (%BC: the best 10% by return), each keeping the checkpoint with the best validation
+   rollouts (the recipe's --eval.select_episodes, from starts apart from every evaluation seed's). Each is
+   scored online on the same --eval-episodes (50) episodes with the same --eval-seed (0; tune with another
+   one). DT is also scored at 25%, 50% and 75% of the way from ref_min_score to ref_max_score:
    the achieved return should rise with the target. Prints env, method, return mean +- std over episodes,
    normalised score (100 = expert, 0 = random), training and total wall time; keeps the run directories
    (returns.png and val_returns.png of every DT run) under --out (default runs/dt-bench). Targets: DT normalised score >= 90 on

@@ -39,8 +39,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def make_ema(model: nn.Module, cfg: OptimConfig) -> Optional[Any]:
     """timm's ModelEmaV3 over `model` (its `.module` holds the average, in eval mode), or None when
-    cfg.ema_decay is 0. The decay warms up, 1 - (1 + step) ** -2/3 capped at cfg.ema_decay, so
-    early averages are not dominated by the initial weights; `update(model, step)` is stateless
+    cfg.ema_decay is 0. The decay warms up, 1 - n ** -2/3 at the n-th update (0: a copy) capped at
+    cfg.ema_decay, so early averages are not dominated by the initial weights; `update(model, step)` is stateless
     apart from the averaged weights, which is what makes it resumable from a checkpoint. Parameters
     are averaged through `parameters()`, where a tied tensor appears once (timm's buffer-including
     path walks the state dict and would average a tied tensor twice a step); buffers are copied."""

@@ -152,7 +152,8 @@ class Trainer:
     @property
     def scored(self) -> torch.nn.Module:
         """The weights that are evaluated, chosen, tested and published: the average if kept."""
-        return self.parts.model if self.ema is None else self.ema.module
+        averaged = self.averaged
+        return self.parts.model if averaged is None else averaged
 
     # -- one step -------------------------------------------------------------------------
     def _global(self, losses: Tensor) -> tuple[list[float], list[bool]]:
