@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tzoo.control.episodes import Episodes
-from tzoo.control.spaces import ActionSpec
+from tzoo.tokenizers.actions import ActionSpec
 from tzoo.control.windows import TrajectoryBatches
 from tzoo.errors import TzooError
 

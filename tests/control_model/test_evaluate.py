@@ -6,7 +6,7 @@ import torch
 
 from tzoo.control.context import ContextPolicy, History, window_sizes
 from tzoo.control.evaluate import eval_seed, normalized_score, rollout
-from tzoo.control.spaces import ActionSpec
+from tzoo.tokenizers.actions import ActionSpec
 
 from .tiny import CONTINUOUS, DISCRETE, random_actions, tiny_model
 

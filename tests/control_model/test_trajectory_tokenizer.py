@@ -5,8 +5,7 @@ import gymnasium as gym
 import pytest
 import torch
 
-from tzoo.control.spaces import ActionSpec
-from tzoo.tokenizers.trajectory import slice_tokens
+from tzoo.tokenizers.actions import ActionSpec
 from tzoo.tokenizers.types import ACTION, RETURN, STATE
 
 from .tiny import CONTINUOUS, DISCRETE, batch, tiny_model
@@ -52,11 +51,12 @@ def test_mask_is_interleaved_and_padding_zeroed():
     assert torch.isfinite(tokens.embeds).all()
 
 
-def test_slice_tokens():
+def test_token_set_slice_keeps_ids_positions_and_mask_of_the_cut():
     tok, _, _ = tiny_model(DISCRETE)
     tokens = tok(**batch(DISCRETE)["trajectory"])
-    part = slice_tokens(tokens, 2, 5)
+    part = tokens.slice(2, 5)
     torch.testing.assert_close(part.embeds, tokens.embeds[:, 2:5])
+    assert torch.equal(part.mask, tokens.full_mask()[:, 2:5])
     assert part.type_ids.tolist() == [[ACTION, RETURN, STATE]]
     assert part.positions.tolist() == tokens.positions[:, 2:5].tolist()
 

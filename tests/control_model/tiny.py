@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 
 from tzoo.backbone import Backbone, BackboneConfig
-from tzoo.control.spaces import ActionSpec
+from tzoo.tokenizers.actions import ActionSpec
 from tzoo.tasks.decision import ActionTask
 from tzoo.tokenizers.trajectory import TrajectoryTokenizer
 

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from ..backbone import Backbone
-from ..tokenizers.trajectory import TrajectoryTokenizer, slice_tokens
-from .spaces import ActionSpec
+from ..tokenizers.actions import ActionSpec
+from ..tokenizers.trajectory import TrajectoryTokenizer
 
 
 class History:
@@ -105,7 +105,7 @@ class ContextPolicy:
     def _encode(self, history: History, begin: int, first: int) -> Tensor:
         """Backbone states of steps begin.. from token `first`, without the pending action token."""
         tokens = self.tokenizer(**history.window(begin))  # (B, tps*L, D)
-        tokens = slice_tokens(tokens, first, tokens.embeds.shape[1] - 1)
+        tokens = tokens.slice(first, tokens.embeds.shape[1] - 1)
         if self.cache is not None and first == 0:
             self.cache.reset()
         return self.backbone(tokens, self.task.pattern, cache=self.cache)  # (B, n, D)

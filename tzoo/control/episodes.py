@@ -13,8 +13,8 @@ import minari
 import numpy as np
 
 from ..errors import TzooError
+from ..tokenizers.actions import ActionSpec
 from .envs import missing_extra
-from .spaces import ActionSpec
 
 FETCH_HINT = "create it with `tzoo collect ENV --out ID` or fetch it with `minari download ID`"
 

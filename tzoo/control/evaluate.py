@@ -12,9 +12,9 @@ from torch import Tensor, nn
 
 from ..backbone import Backbone
 from ..modalities.streams import Stream, step_seed
+from ..tokenizers.actions import ActionSpec
 from ..tokenizers.trajectory import TrajectoryTokenizer
 from .context import ContextPolicy, History
-from .spaces import ActionSpec
 
 
 def eval_seed(seed: int, episode: int, stream: Stream = Stream.ROLLOUT) -> int:

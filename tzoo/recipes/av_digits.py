@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..backbone import BackboneConfig
+from ..devices import to_device
 from ..errors import TzooError
 from ..modalities.av_digits import (BOS_ID, CODEC, CONDITIONS, EOS_ID, KINDS, AvSide, AvSides, Degrade,
                                     decode_answer, eval_batches, eval_examples, kind_ids, load_sides)
@@ -23,7 +24,6 @@ from ..modalities.mnist import HUB_ID
 from ..storage import write_text
 from ..tasks import LanguageModelTask, TzooModel
 from ..tasks.answer import generate_answer
-from ..tasks.classification import to_device
 from ..tokenizers import TextTokenizer
 from ..tokenizers.audio import AudioTokenizer, MelConfig
 from ..tokenizers.image import ImageTokenizer

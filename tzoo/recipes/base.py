@@ -7,9 +7,9 @@ A *task* is four separable parts:
     split scored once at the end);
   - an inference verb on the recipe (`sample`, `predict`, `evaluate`);
   - its artefacts (codec, class names, normalisation statistics), saved as run files.
-`build_model` puts the heads of one or more tasks on one shared backbone; `single_task` turns one
-task's data into the `Parts` the training loop runs. A multi-task recipe takes several tasks'
-heads and data without touching their code.
+`build_model` puts the heads of one or more tasks on one shared backbone; `RecipeBase.build` turns
+one task's head and data into the `Parts` the training loop runs. A multi-task recipe takes several
+tasks' heads and data without touching their code.
 """
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ class DTConfig:
 
 def dt_head(cfg: DTConfig, stats: dict) -> TaskHead:
     """Trajectory tokens -> causal backbone -> action head; positions = the episode's timesteps."""
-    from ..control.spaces import ActionSpec
+    from ..tokenizers.actions import ActionSpec
 
     action, horizon, kind = ActionSpec.from_dict(stats["action"]), int(stats["max_timestep"]), cfg.task.kind
 
@@ -204,7 +204,7 @@ def validation_return(model: TzooModel, task: str, cfg: DTConfig, stats: dict, m
 
 def check_env(env: Any, stats: dict, where: str) -> None:
     """The environment's spaces must be the ones the run was trained on."""
-    from ..control.spaces import ActionSpec
+    from ..tokenizers.actions import ActionSpec
 
     obs = int(np.prod(env.observation_space.shape or (0,)))
     try:

@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType
 from torch import Tensor
 
+from ..devices import to_device
 from ..errors import TzooError, is_out_of_memory
 from ..modalities.streams import Stream, step_seed
 from .base import Parts, Recipe
@@ -84,14 +85,6 @@ def make_accelerator(loop, unused_parameters: bool = False) -> Accelerator:
                         "(unsharded) state written by the main process, so sharded training is not supported "
                         "yet; choose multi-GPU (DDP) in `accelerate config`")
     return acc
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
 
 
 class Trainer:
@@ -180,7 +173,7 @@ class Trainer:
             index, batch = next(self.stream)
             assert index == step * accum + micro, (index, step, micro)
             items += self.parts.train.items(batch) * self.world
-            batch = _to_device(batch, self.acc.device)
+            batch = to_device(batch, self.acc.device)
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
                 loss = self._global_mean(self.wrapped(batch, task=batch.pop("task", None)))

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..devices import to_device
 from .output import TaskOutput
 
 
@@ -98,12 +99,3 @@ def top_k(logits: Tensor, class_names: Sequence[str], k: int = 5) -> list[list[t
     probs = logits.float().softmax(dim=-1)
     p, i = probs.topk(min(k, probs.shape[-1]), dim=-1)
     return [[(class_names[j], float(q)) for q, j in zip(pr.tolist(), ix.tolist())] for pr, ix in zip(p, i)]
-
-
-def to_device(batch, device):
-    """Tensors of a (nested) batch moved to `device`."""
-    if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbone import init_weights
-from ..control.spaces import ActionSpec
+from ..tokenizers.actions import ActionSpec
 from .output import TaskOutput
 
 KINDS = {"dt": 3, "bc": 2}  # kind -> tokens per step

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbone import TokenSet, init_weights
-from ..control.spaces import ActionSpec
+from .actions import ActionSpec
 from .types import ACTION, RETURN, STATE
 
 
@@ -49,11 +49,6 @@ class TrajectoryTokenizer(nn.Module):
         """3 with return tokens (dt), 2 without (bc)."""
         return 3 if self.use_returns else 2
 
-    @property
-    def state_offset(self) -> int:
-        """Index of the state token inside a step's tokens."""
-        return self.tokens_per_step - 2
-
     def embed_actions(self, actions: Tensor) -> Tensor:
         """(B, K) ids or (B, K, A) values -> (B, K, D)."""
         if self.action.discrete:
@@ -82,12 +77,3 @@ def _zero_padding(x: Tensor, mask: Optional[Tensor]) -> Tensor:
     m = mask.view(*mask.shape, *([1] * (x.dim() - mask.dim())))
     return torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
-
-def slice_tokens(tokens: TokenSet, start: int, end: int) -> TokenSet:
-    """Tokens start..end-1 of a set (along N); for feeding a KV cache a few tokens at a time."""
-    return TokenSet(
-        embeds=tokens.embeds[:, start:end],
-        type_ids=tokens.type_ids[:, start:end],
-        positions=tokens.positions[:, start:end],
-        mask=None if tokens.mask is None else tokens.mask[:, start:end],
-    )
