@@ -24,7 +24,7 @@ tzoo's DT against the Hugging Face port (`transformers.DecisionTransformerModel`
    normalised score (100 = expert, 0 = random), training and total wall time; keeps the run directories
    (returns.png and val_returns.png of every DT run) under --out (default runs/dt-bench). Targets: DT normalised score >= 90 on
    every dataset, and above 100% BC on each.
-3. Speed (skipped cleanly without `transformers`: `pip install transformers`). In one process, at each
+3. Speed (skipped cleanly without `transformers`: `pip install -e ".[bench]"`). In one process, at each
    --threads setting, on CartPole-v1 shapes (4 state values, 2 actions, K = 20, 128 wide, 3 layers, 1 head,
    dropout 0.1, batch 64): training updates/s of tzoo's DT and of DecisionTransformerModel, each
    forward + loss + backward + clip + AdamW step (the same fused AdamW for both) on the same batches,
@@ -522,7 +522,7 @@ def main() -> int:
             try:
                 import transformers
             except ImportError:
-                print("[speed] skipped: transformers is not installed (pip install transformers)", flush=True)
+                print("[speed] skipped: transformers is not installed (pip install -e '.[bench]')", flush=True)
                 summary["speed"] = None
             else:
                 if "cartpole" not in datasets:

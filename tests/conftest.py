@@ -1,12 +1,36 @@
 """Shared fixtures: an offline, isolated environment and a small text corpus."""
 from __future__ import annotations
 
+import importlib
+import os
 import random
 from pathlib import Path
 
 import pytest
 
 from tzoo.cli import main
+from tzoo.control.envs import EXTRAS
+
+
+def pytest_configure(config):
+    for extra, module in EXTRAS.items():
+        config.addinivalue_line("markers", f"{extra}: needs {module} (pip extra tzoo[{extra}]); skipped without it")
+
+
+def pytest_runtest_setup(item):
+    """Skip a test marked `box2d` / `mujoco` when that module does not import; with
+    TZOO_REQUIRE_EXTRAS=1 (the CI command) fail instead, so CI cannot quietly skip them."""
+    for extra, module in EXTRAS.items():
+        if item.get_closest_marker(extra) is None:
+            continue
+        try:
+            importlib.import_module(module)
+            continue
+        except ImportError as e:
+            reason = f"{module} is not installed ({e}): pip install \"tzoo[{extra}]\""
+        if os.environ.get("TZOO_REQUIRE_EXTRAS") == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

@@ -83,8 +83,12 @@ def test_unsupported_spaces(minari_root):
         load_episodes("test/multi-v0")
 
 
-def test_make_env_errors(monkeypatch):
+@pytest.mark.box2d
+def test_make_env_alias():
     assert make_env("LunarLanderContinuous-v3").unwrapped.continuous
+
+
+def test_make_env_errors(monkeypatch):
     with pytest.raises(TzooError, match="Nope-v0: unknown environment id.*CartPole-v1"):
         make_env("Nope-v0")
 
@@ -98,6 +102,7 @@ def test_make_env_errors(monkeypatch):
         make_env("Hopper-v5")
 
 
+@pytest.mark.box2d
 def test_recover_env_names_extra(minari_root, monkeypatch):
     from tzoo.control.collect import collect
 

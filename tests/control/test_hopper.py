@@ -5,6 +5,7 @@ import warnings
 
 import minari
 import numpy as np
+import pytest
 import torch
 
 from tzoo.control.envs import make_env
@@ -12,6 +13,7 @@ from tzoo.control.episodes import load_episodes, open_dataset, recover_env, stat
 from tzoo.control.windows import TrajectoryBatches
 
 
+@pytest.mark.mujoco
 def test_hopper_round_trip(minari_root):
     env = minari.DataCollector(make_env("Hopper-v5", max_episode_steps=40))
     rng = np.random.default_rng(0)

@@ -283,6 +283,7 @@ def test_a_failed_fresh_run_leaves_nothing(minari_root, capsys, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.mujoco
 def test_hopper_round_trip_through_the_recipe(minari_root, tmp_path):
     """The D4RL path: a MuJoCo dataset (from minari.DataCollector, with D4RL-style reference scores) -> train -> online score."""
     import minari
