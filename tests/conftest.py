@@ -48,6 +48,21 @@ def offline_env(tmp_path, monkeypatch):
     GradientState._reset_state()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def on_the_cpu():
+    """Every test trains and evaluates on the CPU, also on a machine with a GPU: tests assert exact
+    equality (resume = uninterrupted, saved = loaded, training's evaluation = `tzoo eval`), which
+    holds on one device with deterministic kernels, not between a GPU-trained model and a CPU
+    reload. ACCELERATE_USE_CPU makes accelerate pick the CPU in this process and in every
+    subprocess; CUDA_VISIBLE_DEVICES="" hides the GPU from subprocesses (torchrun included) and from
+    this process while CUDA is not yet initialised. Session-scoped, so the runs that module-scoped
+    fixtures train are pinned too."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCELERATE_USE_CPU", "1")
+        mp.setenv("CUDA_VISIBLE_DEVICES", "")
+        yield
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models are fastest on one thread (and immune to other processes' load on the cores)."""
