@@ -1,5 +1,8 @@
 """The command line: listing, help, and one-line errors with exit status 2 for bad input."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,9 +123,6 @@ def test_collect_shows_the_corrected_dataset_id(capsys, given, fixed):
 
 def test_the_cli_starts_without_torch():
     """`tzoo --help` / `tzoo list` answer at once: importing the CLI imports no torch, no recipe."""
-    import subprocess
-    import sys
-
     code = ("import sys, tzoo, tzoo.cli; from tzoo.cli import main; main(['list']); "
             "heavy = [m for m in ('torch', 'accelerate', 'datasets', 'minari', 'tzoo.recipes.lm') if m in sys.modules]; "
             "print('HEAVY', heavy)")
@@ -198,16 +198,12 @@ def test_register_as_a_class_decorator():
         assert isinstance(get_recipe("decorated"), Decorated) and "decorated" in RECIPES
     finally:
         RECIPES.unregister("decorated")
-    assert_unknown = pytest.raises(TzooError, match="unknown recipe 'decorated'.*char-lm.*tzoo list")
-    with assert_unknown:
+    with pytest.raises(TzooError, match="unknown recipe 'decorated'.*char-lm.*tzoo list"):
         get_recipe("decorated")
 
 
 def test_an_installed_package_s_entry_point_is_listed(tmp_path):
     """A package that declares `[project.entry-points."tzoo.recipes"]` is seen by `tzoo list` and `tzoo train`."""
-    import subprocess
-    import sys
-
     (tmp_path / "toy_pkg.py").write_text("from tests.test_cli import ToyRecipe\nRECIPE = ToyRecipe()\n"
                                          "BROKEN = ToyRecipe()\n")
     info = tmp_path / "toy_pkg-1.0.dist-info"
@@ -215,7 +211,7 @@ def test_an_installed_package_s_entry_point_is_listed(tmp_path):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-pkg\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[tzoo.recipes]\ntoy-recipe = toy_pkg:RECIPE\nmisnamed = toy_pkg:BROKEN\n"
                                            "char-lm = toy_pkg:RECIPE\n")
-    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent.parent}"}
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{Path(__file__).parent.parent}"}
 
     def tzoo(*args):
         return subprocess.run([sys.executable, "-m", "tzoo", *args], capture_output=True, text=True, env=env,
