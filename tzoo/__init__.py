@@ -3,10 +3,31 @@
     import tzoo
     run = tzoo.load("runs/char-lm")      # any run directory, finished or not
     print(run.generate("ROMEO:"))
+
+The names below are imported on first use: `import tzoo` (and the `tzoo` command) stays fast
+until something needs torch.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from .api import Trained, load  # noqa: E402  (after __version__, which the run directory records)
-from .recipes.custom import fit, load_into  # noqa: E402
+_LAZY = {"Trained": "api", "load": "api", "fit": "recipes.custom", "load_into": "recipes.custom",
+         "register": "recipes"}
 
-__all__ = ["Trained", "fit", "load", "load_into", "__version__"]
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tzoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["Trained", "fit", "load", "load_into", "register", "__version__"]

@@ -1,18 +1,20 @@
-"""Command line: `tzoo list | train | sample | eval | predict`."""
+"""Command line: `tzoo list | train | sample | eval | predict | collect`.
+
+Importing this module imports no torch (nor accelerate, datasets, a recipe): `tzoo --help` and
+`tzoo list` answer at once; each verb imports what it needs when it runs.
+"""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Optional, Sequence
 
-from .api import load, open_run
+from .args import ArgumentParser
 from .config import apply_overrides, describe, parse_override_args
 from .errors import TzooError, is_out_of_memory
-from .recipes import RECIPES, get_recipe
-from .recipes.classify import print_top_k
-from .recipes.rundir import RunDir
+from .recipes import RECIPES, get_recipe, recipe_info
 
 RESUMABLE = {"loop.max_steps", "loop.eval_every", "loop.save_every", "loop.log_every"}
 
@@ -24,13 +26,38 @@ tzoo sample DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k 
 tzoo eval DIR [--section.key=value ...]     figures as JSON on the last line (other data: --data.path=FILE, --data.dir=DIR)
 tzoo predict DIR FILE [FILE ...]            top classes for images / clips
 tzoo collect ENV --out DATASET_ID [--policy P] [--episodes N] [--seed S]   gymnasium episodes into a local Minari dataset
+tzoo VERB --help                            a verb's options;  tzoo --version
 Multi-process: `accelerate launch -m tzoo train ...` or `torchrun --nproc_per_node N -m tzoo train ...`."""
 
 
-def cmd_list(_: Sequence[str]) -> int:
-    width = max(len(n) for n in RECIPES)
-    for name, recipe in RECIPES.items():
-        print(f"{name:<{width}}  {recipe.summary} (presets: {', '.join(recipe.presets)})")
+def load(*args: Any, **kwargs: Any) -> Any:
+    """tzoo.api.load, imported on use (it imports torch)."""
+    from .api import load as api_load
+
+    return api_load(*args, **kwargs)
+
+
+def open_run(path: str) -> Any:
+    """tzoo.api.open_run, imported on use (it imports torch)."""
+    from .api import open_run as api_open_run
+
+    return api_open_run(path)
+
+
+def print_top_k(results: list[dict]) -> None:
+    """tzoo.recipes.classify.print_top_k, imported on use (it imports torch)."""
+    from .recipes.classify import print_top_k as show
+
+    show(results)
+
+
+def cmd_list(args: Sequence[str]) -> int:
+    ArgumentParser(prog="tzoo list", description="The recipes (built in, registered and installed): "
+                   "name, summary and presets (the first is the default).").parse_args(args)
+    infos = [recipe_info(name) for name in RECIPES]
+    width = max(len(i.name) for i in infos)
+    for i in infos:
+        print(f"{i.name:<{width}}  {i.summary} (presets: {', '.join(i.presets)})")
     return 0
 
 
@@ -41,20 +68,33 @@ def _train_help(recipe: Any) -> None:
         print("  " + line)
 
 
-def cmd_train(args: Sequence[str]) -> int:
-    from .recipes.train import train
+def _train_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="tzoo train", add_help=False, allow_abbrev=False,
+                       usage="tzoo train RECIPE [--out DIR] [--preset NAME] [--section.key=value ...]\n"
+                             "       tzoo train --resume DIR [--loop.max_steps=N ...]",
+                       description="Train a recipe (see `tzoo list`) into a run directory, or resume one.",
+                       epilog="`tzoo train RECIPE --help` lists the recipe's presets and every config key "
+                              "with its default.")
+    p.add_argument("recipe", nargs="?", metavar="RECIPE", help="a recipe name (see `tzoo list`)")
+    p.add_argument("--out", metavar="DIR", help="the run directory (default runs/RECIPE)")
+    p.add_argument("--preset", metavar="NAME", help="a preset of the recipe (default: its first)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (only --loop.* step counts may change)")
+    p.add_argument("-h", "--help", action="store_true", help="this help; with RECIPE, the recipe's config keys")
+    return p
 
-    p = argparse.ArgumentParser(prog="tzoo train", add_help=False)
-    p.add_argument("recipe", nargs="?")
-    p.add_argument("--out")
-    p.add_argument("--preset")
-    p.add_argument("--resume", metavar="DIR")
-    p.add_argument("-h", "--help", action="store_true")
+
+def cmd_train(args: Sequence[str]) -> int:
+    p = _train_parser()
     ns, rest = p.parse_known_args(args)
+    if ns.help and not ns.recipe:
+        p.print_help()
+        return 0
     overrides = parse_override_args(rest)
     if ns.resume:
         if ns.recipe or ns.out or ns.preset:
             raise TzooError("--resume DIR takes no recipe, --out or --preset: they come from DIR/config.json")
+        from .recipes.train import train
+
         recipe, cfg, run = open_run(ns.resume)
         fixed = sorted(set(overrides) - RESUMABLE)
         if fixed:
@@ -74,6 +114,9 @@ def cmd_train(args: Sequence[str]) -> int:
         if preset not in recipe.presets:
             raise TzooError(f"unknown preset {preset!r} for {recipe.name}; presets: {', '.join(recipe.presets)}")
         cfg = apply_overrides(recipe.presets[preset](), overrides)
+        from .recipes.rundir import RunDir
+        from .recipes.train import train
+
         run = RunDir(ns.out or f"runs/{recipe.name}")
         metrics = train(recipe, cfg, run)
     if metrics is not None:  # main process only
@@ -82,7 +125,7 @@ def cmd_train(args: Sequence[str]) -> int:
 
 
 def cmd_sample(args: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="tzoo sample", description="Sample text from a trained language model.")
+    p = ArgumentParser(prog="tzoo sample", description="Sample text from a trained language model.")
     p.add_argument("run", metavar="DIR")
     p.add_argument("--prompt")
     p.add_argument("--max-new-tokens", type=int)
@@ -98,9 +141,22 @@ def cmd_sample(args: Sequence[str]) -> int:
     return 0
 
 
+def _eval_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="tzoo eval", usage="tzoo eval DIR [--task=NAME] [--section.key=value ...]",
+                       description="Score a trained run; the figures are printed as JSON on the last line.",
+                       epilog="Overrides (--section.key=value) change the evaluation, e.g. other data: "
+                              "--data.path=FILE or --data.dir=DIR.")
+    p.add_argument("run", metavar="DIR", help="a run directory")
+    p.add_argument("--task", metavar="NAME", help=TASK_HELP)
+    return p
+
+
 def cmd_eval(args: Sequence[str]) -> int:
+    if "-h" in args or "--help" in args:
+        _eval_parser().print_help()
+        return 0
     if not args or args[0].startswith("-"):
-        raise TzooError("usage: tzoo eval DIR [--section.key=value ...]")
+        _eval_parser().error("give the run directory first: tzoo eval DIR [--section.key=value ...]")
     overrides = parse_override_args(args[1:])
     task = overrides.pop("task", None)
     print(json.dumps(_load_for(args[0], "eval", "", task).evaluate(overrides)))
@@ -108,7 +164,7 @@ def cmd_eval(args: Sequence[str]) -> int:
 
 
 def cmd_predict(args: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of "
+    p = ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of "
                                 "image / audio files, or an answer from --image/--audio/--prompt (av-digits).")
     p.add_argument("run", metavar="DIR")
     p.add_argument("files", nargs="*", metavar="FILE")
@@ -153,16 +209,33 @@ def cmd_collect(args: Sequence[str]) -> int:
 COMMANDS = {"list": cmd_list, "collect": cmd_collect, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "predict": cmd_predict}
 
 
+def tzoo_version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree)."""
+    try:
+        return version("tzoo")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-V"], ["--version"]):
+        print(f"tzoo {tzoo_version()}")
+        return 0
+    if argv[:1] == ["help"] and len(argv) > 1:  # `tzoo help VERB` = `tzoo VERB --help`
+        argv = [argv[1], "--help"]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     try:
         if command is None:
-            raise TzooError(f"unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}")
+            raise TzooError(f"unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)} (see `tzoo --help`)")
         return command(argv[1:])
+    except SystemExit as e:  # argparse after printing --help
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
     except TzooError as e:
         print(f"tzoo: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -6,11 +6,12 @@ else ~/.minari/datasets) and renamed into place at the end, so an interrupted co
 """
 from __future__ import annotations
 
-import argparse
 import os
+import re
 import shutil
 import tempfile
 import warnings
+from argparse import RawDescriptionHelpFormatter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -21,6 +22,7 @@ from minari.namespace import create_namespace, list_local_namespaces
 from minari.storage import get_dataset_path
 from tqdm import tqdm
 
+from ..args import ArgumentParser
 from ..errors import TzooError
 from .envs import make_env
 from .policies import MIXTURES, describe, episode_policies, make_policy
@@ -31,12 +33,26 @@ QUIET = r"`(code_permalink|author_email)` is set to None"  # metadata we have no
 
 
 def check_dataset_id(dataset_id: str) -> tuple[str, str, int]:
-    """(namespace, name, version) of an id of the form `namespace/name-vN`, or a one-line error."""
+    """(namespace, name, version) of an id of the form `namespace/name-vN`, or a one-line error
+    that shows the id corrected (namespace tzoo, version 0 where missing)."""
     match = DATASET_ID_RE.fullmatch(dataset_id)
     if not match or not match.group("namespace") or match.group("version") is None:
+        fix = suggest_dataset_id(dataset_id)
         raise TzooError(f"--out {dataset_id!r}: dataset ids look like namespace/name-vN "
-                        "(letters, digits, - and _), e.g. tzoo/cartpole/mixed-v0")
+                        "(letters, digits, - and _)" + (f"; use --out {fix}" if fix else ", e.g. tzoo/cartpole/mixed-v0"))
     return match.group("namespace"), match.group("dataset"), int(match.group("version"))
+
+
+def suggest_dataset_id(dataset_id: str) -> str | None:
+    """`dataset_id` made valid: other characters become '-', a missing namespace is `tzoo`, a
+    missing version `-v0` (`cartpole` -> `tzoo/cartpole-v0`); None if nothing valid is left."""
+    clean = re.sub(r"-*[^-\w/]+-*", "-", dataset_id.strip()).strip("-/")
+    clean = re.sub(r"/+", "/", clean)
+    match = DATASET_ID_RE.fullmatch(clean)
+    if not clean or not match:
+        return None
+    version = int(match.group("version")) if match.group("version") is not None else 0
+    return f"{match.group('namespace') or 'tzoo'}/{match.group('dataset')}-v{version}"
 
 
 @contextmanager
@@ -123,8 +139,8 @@ def collect(env_id: str, dataset_id: str, policy: str = "mixed", episodes: int =
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="tzoo collect", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = ArgumentParser(
+        prog="tzoo collect", formatter_class=RawDescriptionHelpFormatter,
         description="Roll out scripted behaviour policies into a Minari dataset\n"
                     "(stored under $MINARI_DATASETS_PATH, else ~/.minari/datasets).",
         epilog=describe())

@@ -1,19 +1,55 @@
-"""Recipes: data + tokenizers + backbone + task, trained by the one loop in train.py."""
+"""Recipes: data + tokenizers + backbone + task, trained by the one loop in train.py.
+
+`RECIPES` is the registry (registry.py): the built-ins below are declared by name, summary and
+presets and imported on first use, so `tzoo list` imports no torch; user code adds its own with
+`register(recipe)` or `@register`, installed packages through the entry-point group `tzoo.recipes`.
+"""
 from __future__ import annotations
 
-from ..errors import TzooError
-from .audio import AUDIO_FSDD
-from .av_digits import AV_DIGITS
-from .dt import DT
-from .lm import BPE_LM, CHAR_LM
-from .multitask import MULTITASK
-from .vit import VIT_CIFAR10
+from typing import Any
 
-RECIPES = {r.name: r for r in (CHAR_LM, BPE_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS, MULTITASK)}
+from .registry import GROUP, RecipeInfo, Registry
+
+RECIPES = Registry()
+
+# name, "module:attribute", summary and presets as the recipe object has them (a test checks they agree)
+_BUILTINS = (
+    ("char-lm", "tzoo.recipes.lm:CHAR_LM",
+     "character-level language model on Tiny Shakespeare (or any --data.path text)", ("default", "bench", "gpu")),
+    ("bpe-lm", "tzoo.recipes.lm:BPE_LM",
+     "byte-level BPE language model (HF tokenizers) on Tiny Shakespeare or any text", ("default", "gpu")),
+    ("vit-cifar10", "tzoo.recipes.vit:VIT_CIFAR10",
+     "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)", ("cpu", "gpu")),
+    ("audio-fsdd", "tzoo.recipes.audio:AUDIO_FSDD",
+     "spoken-digit recognition on the Free Spoken Digit Dataset (log-mel slices, 8 kHz)", ("stem", "fast", "conv")),
+    ("dt", "tzoo.recipes.dt:DT",
+     "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online", ("cpu",)),
+    ("av-digits", "tzoo.recipes.av_digits:AV_DIGITS",
+     "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)",
+     ("cpu",)),
+    ("multitask", "tzoo.recipes.multitask:MULTITASK",
+     "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)", ("cpu",)),
+)
+BUILTIN_NAMES = tuple(b[0] for b in _BUILTINS)
+for _name, _target, _summary, _presets in _BUILTINS:
+    RECIPES.declare(_name, _target, _summary, _presets)
 
 
-def get_recipe(name: str):
-    """The recipe called `name`, or a one-line error listing the known ones."""
-    if name not in RECIPES:
-        raise TzooError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)} (see `tzoo list`)")
+def register(recipe: Any) -> Any:
+    """Add a recipe (an object like tzoo.recipes.base.RecipeBase's subclasses, or such a class
+    whose constructor takes no arguments) so `tzoo list`, `tzoo train` and `tzoo.load` see it.
+    Returns its argument: usable as `@register` on a class or `CHAR = register(MyRecipe(...))`."""
+    return RECIPES.register(recipe)
+
+
+def get_recipe(name: str) -> Any:
+    """The recipe called `name` (imported on first use), or a one-line error listing the known ones."""
     return RECIPES[name]
+
+
+def recipe_info(name: str) -> RecipeInfo:
+    """A recipe's name, summary and presets; a declared recipe is not imported."""
+    return RECIPES.info(name)
+
+
+__all__ = ["BUILTIN_NAMES", "GROUP", "RECIPES", "RecipeInfo", "get_recipe", "recipe_info", "register"]

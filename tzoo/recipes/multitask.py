@@ -17,6 +17,7 @@ import torch
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
+from . import get_recipe
 from .audio import AUDIO_FSDD, AudioConfig
 from .av_digits import AV_DIGITS, AvConfig
 from .base import Loaded, Parts, RecipeBase, TaskData, build_model, load_model
@@ -27,7 +28,7 @@ from .schedule import MixedBatches, TaskSchedule
 from .settings import LoopConfig, OptimConfig
 from .vit import VIT_CIFAR10, VitConfig
 
-MEMBERS = {r.name: r for r in (CHAR_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS)}
+MEMBERS = tuple(r.name for r in (CHAR_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS))  # each asked of the registry
 TASKS_DIR = "tasks"
 
 
@@ -120,7 +121,7 @@ def task_table(names: tuple[str, ...], summary: dict) -> dict[str, dict[str, Any
     """{task: {"metric", "joint", "higher_is_better"}}: each task's headline figure in a joint run."""
     table = {}
     for name in names:
-        metric, higher = MEMBERS[name].headline
+        metric, higher = get_recipe(name).headline
         table[name] = {"metric": metric, "joint": summary.get(f"{name}/{metric}"), "higher_is_better": higher}
     return table
 
@@ -139,7 +140,7 @@ class MultitaskRecipe(RecipeBase):
         for name in cfg.tasks.names:
             sub = task_run(run, name)
             sub.path.mkdir(parents=True, exist_ok=True)
-            heads[name], data = MEMBERS[name].task_parts(cfg.task_config(name), sub, is_main, barrier)
+            heads[name], data = get_recipe(name).task_parts(cfg.task_config(name), sub, is_main, barrier)
             tasks[name] = _scoped(name, data, sub)
         model = build_model(cfg.backbone, heads, scoped=True)
         schedule = TaskSchedule(cfg.tasks.names, cfg.tasks.weight_list(), cfg.loop.seed)
@@ -154,7 +155,7 @@ class MultitaskRecipe(RecipeBase):
     def load(self, cfg: MultitaskConfig, run: RunDir) -> Loaded:
         heads, artefacts = {}, {}
         for name in cfg.tasks.names:
-            heads[name], artefacts[name] = MEMBERS[name].task_head(cfg.task_config(name), task_run(run, name))
+            heads[name], artefacts[name] = get_recipe(name).task_head(cfg.task_config(name), task_run(run, name))
         return Loaded(load_model(cfg.backbone, heads, run, scoped=True), artefacts, run)
 
     def select(self, loaded: Loaded, cfg: MultitaskConfig, task: Optional[str]) -> tuple[RecipeBase, Any, Loaded]:
@@ -162,7 +163,7 @@ class MultitaskRecipe(RecipeBase):
         if task is None or task not in cfg.tasks.names:
             raise self.no_task(loaded.run, cfg, task)
         run = task_run(loaded.run, task) if loaded.run is not None else None
-        return MEMBERS[task], cfg.task_config(task), Loaded(loaded.model, loaded.artefacts[task], run, task)
+        return get_recipe(task), cfg.task_config(task), Loaded(loaded.model, loaded.artefacts[task], run, task)
 
     def no_task(self, run: Optional[RunDir], cfg: MultitaskConfig, task: Optional[str] = None) -> TzooError:
         """The one-line error for a missing or unknown task, listing the run's tasks."""
