@@ -18,9 +18,9 @@
    Size: the joint checkpoint against the sum of the task-specific parts plus one backbone.
 
 Run directories are kept under --out (default runs/multitask-bench; a finished run of the same config
-is reused, any other is trained again). Writes
-multitask.json and multitask.png there (--docs: also docs/multitask.png). The last line printed is one
-JSON object {task: {"metric", "joint", "single", "higher_is_better"}, ...}.
+is reused, any other is trained again). Writes multitask.json and multitask.png there (--docs: also
+docs/multitask.png). The last line printed is one JSON object {task: {"metric", "joint", "single",
+"higher_is_better"}, ...}.
 """
 from __future__ import annotations
 
