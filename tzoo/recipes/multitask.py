@@ -4,8 +4,9 @@ Each task is the recipe's own parts (`task_parts` / `task_head`): its data pipel
 head, evaluator, artefacts and verbs, unchanged. Its config is that recipe's config, as a
 section of this one (`--char_lm.data.block_size=128`); its `loop.batch_size` and
 `loop.eval_batches` stay the task's, while the backbone, the optimizer and the rest of the loop are
-the joint ones: setting a section's `backbone`, `optim` or other `loop` keys is an error. Each task keeps its own tokenizers (stored as `TASK/NAME`) and its run files under
-`tasks/TASK/` of the run directory; a `TaskSchedule` picks the task of every micro-batch.
+the joint ones: setting a section's `backbone`, `optim` or other `loop` keys is an error. Each task
+keeps its own tokenizers (stored as `TASK/NAME`) and its run files under `tasks/TASK/` of the run
+directory; a `TaskSchedule` picks the task of every micro-batch.
 """
 from __future__ import annotations
 
