@@ -15,11 +15,11 @@ removed (audio_only) and with the audio removed (image_only). Targets, per fusio
   match >= 97% with both, 50 +- 5% with either removed; sum >= 95% with both; fused (degraded
   pairs) with both >= 5 points above the better single input; written / spoken with both within 1
   point of the single-question run.
-Run directories are kept under --out (default runs/av-bench; a finished run is reused, its test
-table scored again with `tzoo eval DIR --data.test_examples=N` when it holds fewer than
---test-examples, default 1,000, examples per question); --docs draws the default run's table into
-docs/av-digits-accuracy.png. The last line printed is one
-JSON object with every figure.
+Run directories are kept under --out (default runs/av-bench; a finished run of the same config is
+reused, any other trained again; a reused run's test table is scored again with `tzoo eval DIR
+--data.test_examples=N` when it holds fewer than --test-examples, default 1,000, examples per
+question); --docs draws the default run's table into docs/av-digits-accuracy.png. The last line
+printed is one JSON object with every figure.
 """
 from __future__ import annotations
 

@@ -40,7 +40,6 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -51,6 +50,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
+
+from trainrun import config_digest, finished_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = {  # name -> (gymnasium id, dataset id)
@@ -122,21 +123,16 @@ def run_config(env: str, method: str, data: dict, args: argparse.Namespace, over
 
 def train_one(env: str, method: str, data: dict, args: argparse.Namespace, overrides: dict[str, str]) -> dict:
     """Train and score one method on one dataset; a finished run of the same config under --out is reused."""
-    from tzoo.config import to_dict
     from tzoo.recipes.dt import DT
-    from tzoo.recipes.rundir import CONFIG, METRICS, RunDir
+    from tzoo.recipes.rundir import RunDir
     from tzoo.recipes.train import Trainer
-    from tzoo.storage import read_json
 
     cfg = run_config(env, method, data, args, overrides)
-    wanted = json.loads(json.dumps(to_dict(cfg)))  # as config.json holds it (tuples become lists)
-    digest = hashlib.sha1(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:8]
-    run = RunDir(args.out / f"{env}-{method}-{digest}")
-    if (run / METRICS).is_file() and (run / CONFIG).is_file() and read_json(run / CONFIG, "config")["config"] == wanted:
-        metrics = read_json(run / METRICS, "metrics")
-        if metrics.get("step") == cfg.loop.max_steps:
-            print(f"[{env} {method}] reusing the finished run {run.path}", flush=True)
-            return {**metrics, "run": str(run.path), "reused": True}
+    run = RunDir(args.out / f"{env}-{method}-{config_digest(cfg)[1]}")
+    metrics = finished_run(run.path, cfg)
+    if metrics is not None:
+        print(f"[{env} {method}] reusing the finished run {run.path}", flush=True)
+        return {**metrics, "run": str(run.path), "reused": True}
     if run.path.exists():
         print(f"[{env} {method}] removing the unfinished run {run.path}", flush=True)
         shutil.rmtree(run.path)

@@ -8,16 +8,19 @@
    backbone of 4 x 128) for --steps optimizer steps; the task schedule draws each micro-batch's task.
 2. Single: for each task, the same recipe with `--tasks.names=TASK` and as many steps as the joint run
    drew that task. A task reads its own batches in order, so the single-task model sees exactly the
-   batches (the same examples) the joint model saw for that task; same backbone shape, optimizer, seed.
-   Both keep their last weights (the multitask recipe does no checkpoint selection).
+   batches (the same examples) the joint model saw for that task; same backbone shape, optimizer, seed,
+   and the same learning-rate schedule shape: the warm-up is the same fraction of its run as the
+   joint run's (`single_warmup`), then the cosine decay to the same floor over the rest. Both keep
+   their last weights (the multitask recipe does no checkpoint selection).
 3. Each task's headline metric (char-lm: validation bits per character; vit-cifar10 and audio-fsdd:
    test accuracy; dt: normalised score; av-digits: test exact match with both inputs, mean over
    questions), joint beside single. Target: every task within 5% (relative) of its single-task model.
    Size: the joint checkpoint against the sum of the task-specific parts plus one backbone.
 
-Run directories are kept under --out (default runs/multitask-bench; a finished run is reused). Writes
-multitask.json and multitask.png there (--docs: also docs/multitask.png). The last line printed is one
-JSON object {task: {"metric", "joint", "single", "higher_is_better"}, ...}.
+Run directories are kept under --out (default runs/multitask-bench; a finished run of the same config
+is reused, any other is trained again). Writes multitask.json and multitask.png there (--docs: also
+docs/multitask.png). The last line printed is one JSON object {task: {"metric", "joint", "single",
+"higher_is_better"}, ...}.
 """
 from __future__ import annotations
 
@@ -40,6 +43,11 @@ def backbone_params(out: Path) -> tuple[int, int]:
     tensors = load_tensors(out / "model.safetensors")
     backbone = sum(t.numel() for k, t in tensors.items() if k.startswith("backbone."))
     return backbone, sum(t.numel() for t in tensors.values())
+
+
+def single_warmup(joint_warmup: int, joint_steps: int, steps: int) -> int:
+    """Warm-up steps of a `steps`-step single-task run: the same fraction of its run as the joint run's."""
+    return round(joint_warmup * steps / joint_steps)
 
 
 def relative_gap(joint: float, single: float, higher: bool) -> float:
@@ -97,22 +105,24 @@ def main() -> int:
     joint_dir = args.out / "joint"
     joint, joint_s = train_run("multitask", joint_dir, [f"--tasks.names={','.join(names)}", f"--loop.max_steps={args.steps}", *common])
     draws = joint["task_batches"]
-    print(f"[joint] {args.steps} steps, batches per task {draws}, {joint_s:.0f} s", flush=True)
+    warmup = json.loads((joint_dir / "config.json").read_text())["config"]["optim"]["warmup_steps"]
+    print(f"[joint] {args.steps} steps ({warmup} warm-up), batches per task {draws}, {joint_s:.0f} s", flush=True)
 
     table, sizes = {}, {"backbone": backbone_params(joint_dir)[0], "joint": backbone_params(joint_dir)[1], "parts": 0}
     for name in names:
-        steps = draws[name]
+        steps, warm = draws[name], single_warmup(warmup, args.steps, draws[name])
         out = args.out / f"single-{name}"
         single, single_s = train_run("multitask", out, [f"--tasks.names={name}", f"--loop.max_steps={steps}",
-                                       f"--loop.eval_every={steps}", *extra])
+                                       f"--loop.eval_every={steps}", *extra, f"--optim.warmup_steps={warm}"])
         metric, higher = MEMBERS[name].headline
         j, s = joint["tasks"][name]["joint"], single["tasks"][name]["joint"]
         gap = relative_gap(j, s, higher)
         table[name] = {"metric": metric, "joint": j, "single": s, "higher_is_better": higher,
-                       "batches": steps, "relative_gap": round(gap, 4), "within_5pct": gap <= WITHIN}
+                       "batches": steps, "warmup_steps": warm,
+                       "relative_gap": round(gap, 4), "within_5pct": gap <= WITHIN}
         backbone, total = backbone_params(out)
         sizes["parts"] += total - backbone
-        print(f"[single] {name}: {steps} steps, {metric} joint {j:.4f} vs single {s:.4f} "
+        print(f"[single] {name}: {steps} steps ({warm} warm-up), {metric} joint {j:.4f} vs single {s:.4f} "
               f"({'met' if gap <= WITHIN else 'NOT met'}: {100 * gap:+.1f}% worse), {single_s:.0f} s", flush=True)
 
     sizes["fits"] = sizes["joint"] <= sizes["parts"] + sizes["backbone"]

@@ -29,7 +29,12 @@ def open_run(path: str | Path) -> tuple[Recipe, Any, RunDir]:
                         "way and load its weights with tzoo.load_into(model, DIR)")
     recipe = get_recipe(name)
     for key in getattr(recipe, "obsolete", ()):  # keys of configs older than the current format
-        data.pop(key, None)
+        *parents, last = key.split(".")  # a dotted key drops a nested one
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
     cfg = from_dict(recipe.default(), data, source=str(run / CONFIG))
     return recipe, cfg, run
 

@@ -73,30 +73,76 @@ def minari(data_root, monkeypatch):
     return data_root
 
 
-def train(out: Path, root: Path, *args: str) -> int:
-    """`tzoo train multitask` in-process on one thread (module fixtures start before `one_thread`)."""
+def config(root: Path, *args: str):
+    """The config `tzoo train multitask` builds from these overrides (the tiny shape and data)."""
+    from tzoo.config import apply_overrides, parse_override_args
+    from tzoo.recipes.multitask import MULTITASK
+
+    return apply_overrides(MULTITASK.default(), parse_override_args([*SHAPE, *task_args(root), *args]))
+
+
+def detached(batch):
+    """A copy of a batch (tensors cloned, nested dicts and lists walked)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.detach().clone()
+    if isinstance(batch, dict):
+        return {k: detached(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(detached(v) for v in batch)
+    return batch
+
+
+def same(a, b) -> bool:
+    """Equal batches: equal keys, equal tensors (dtype and values), equal other values."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def trained(data_root, tmp_path_factory):
+    """A joint run of every task, 10 steps, trained as `tzoo train multitask` does: (run directory,
+    the trained model as it is in memory, the (task, batch) of every training forward in order).
+    Do not modify the directory: copy it."""
     from accelerate.state import AcceleratorState, GradientState
 
-    from tzoo.cli import main
+    from tzoo.recipes.multitask import MULTITASK
+    from tzoo.recipes.rundir import RunDir
+    from tzoo.recipes.train import Trainer
+    from tzoo.tasks import TzooModel
+
+    out = tmp_path_factory.mktemp("runs") / "joint"
+    seen: list[tuple[str, dict]] = []
+    forward = TzooModel.forward
+
+    def recording(self, batch, task=None):
+        if self.training:
+            seen.append((task, detached(dict(batch))))
+        return forward(self, batch, task)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return main(["train", "multitask", "--out", str(out), *SHAPE, *task_args(root), *map(str, args)])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MINARI_DATASETS_PATH", str(data_root / "minari"))
+            mp.setattr(TzooModel, "forward", recording)
+            trainer = Trainer(MULTITASK, config(data_root, "--loop.max_steps=10", "--loop.eval_every=5"), RunDir(out))
+            trainer.fit()
     finally:
         torch.set_num_threads(threads)
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
+    return out, trainer.scored.eval(), seen
 
 
 @pytest.fixture(scope="module")
-def joint(data_root, tmp_path_factory) -> Path:
-    """A joint run of every task, 10 steps (do not modify: copy)."""
-    out = tmp_path_factory.mktemp("runs") / "joint"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(data_root / "minari"))
-        assert train(out, data_root, "--loop.max_steps=10", "--loop.eval_every=5") == 0
-    return out
+def joint(trained) -> Path:
+    """The joint run's directory (do not modify: copy)."""
+    return trained[0]
 
 
 def test_one_run_directory_holds_every_task(joint):
@@ -171,24 +217,131 @@ def test_a_task_selector_on_a_single_task_run(tmp_path, capsys, corpus):
     assert run_cli(capsys, "sample", tmp_path / "lm", "--task", "char-lm", "--max-new-tokens", "3")[0] == 0
 
 
-def test_save_load_gives_identical_outputs_per_task(joint, minari):
+def batches_of(seen: list, task: str) -> list[dict]:
+    """The batches the joint run trained `task` on, in order."""
+    return [batch for name, batch in seen if name == task]
+
+
+def test_the_loaded_model_is_the_trained_one_for_every_task(trained, minari):
+    from tzoo.storage import load_tensors
+
+    joint, memory, seen = trained
+    loaded = tzoo.load(joint, task="char-lm").model
+    want, got = memory.state_dict(), loaded.state_dict()
+    assert want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want), [k for k in want if not torch.equal(want[k], got[k])]
+    with torch.no_grad():
+        for name in ALL:
+            batch = batches_of(seen, name)[0]
+            a, b = memory(batch, task=name), loaded(batch, task=name)
+            assert torch.equal(a.loss, b.loss), name
+            assert a.outputs.keys() == b.outputs.keys() and same(a.outputs, b.outputs), name
+    # the weights are those the run saved: scoped names, one entry per tensor
+    saved = load_tensors(joint / "model.safetensors")
+    assert any(k.startswith("tokenizers.dt/trajectory.") for k in saved)
+    assert set(saved) <= set(got)
+
+
+# `tzoo eval DIR --task T` figure -> the metrics.json figure it reproduces (`TASK/NAME`)
+EVAL_FIGURES = {
+    "char-lm": {"bits_per_char": "val_bpc", "loss": "val_loss"},
+    "vit-cifar10": {"test_acc": "test_acc", "test_loss": "test_loss", "test_per_class_acc": "test_per_class_acc"},
+    "audio-fsdd": {"accuracy": "test_acc", "loss": "test_loss", "per_digit_acc": "test_per_class_acc"},
+    "dt": {"normalized_score": "normalized_score", "return_mean": "return_mean", "return_std": "return_std"},
+    "av-digits": {"test_acc": "test_acc", "acc": "acc"},
+}
+
+
+def close(a, b) -> bool:
+    """Equal figures up to float rounding, nested dicts walked."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    return a == pytest.approx(b, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("task", ALL)
+def test_eval_of_a_task_reproduces_its_metrics(joint, minari, capsys, tmp_path, task):
+    from tzoo.recipes.multitask import MEMBERS
+
+    work = tmp_path / "copy"
+    shutil.copytree(joint, work)
+    metrics = json.loads((joint / "metrics.json").read_text())
+    code, out, err = run_cli(capsys, "eval", work, f"--task={task}")
+    assert code == 0, err
+    figures = json.loads(out.splitlines()[-1])
+    for mine, theirs in EVAL_FIGURES[task].items():
+        assert close(figures[mine], metrics[f"{task}/{theirs}"]), (mine, figures[mine], metrics[f"{task}/{theirs}"])
+    headline = MEMBERS[task].headline[0]
+    assert metrics["tasks"][task]["joint"] == metrics[f"{task}/{headline}"]
+    assert headline in EVAL_FIGURES[task].values()
+
+
+def test_a_task_drawn_n_times_sees_the_batches_of_an_n_step_single_task_run(trained, minari, tmp_path):
+    """What the benchmark relies on: the single-task run (`--tasks.names=TASK`) reads the same batches."""
     from tzoo.recipes.multitask import MULTITASK
     from tzoo.recipes.rundir import RunDir
 
-    first = tzoo.load(joint, task="char-lm").model
-    again = tzoo.load(joint, task="dt").model
-    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
-        assert torch.equal(a, b)
-    ids = torch.randint(0, 10, (2, 16))
-    out = first({"text": ids}, task="char-lm").outputs["logits"]
-    assert torch.equal(out, again({"text": ids}, task="char-lm").outputs["logits"])
-    # and the weights are those the run saved: scoped names, one entry per tensor
-    from tzoo.storage import load_tensors
+    _, _, seen = trained
+    assert len(seen) == 10 and {name for name, _ in seen} == set(ALL)
+    for name in ALL:
+        joint = batches_of(seen, name)
+        cfg = config(minari, f"--tasks.names={name}", f"--loop.max_steps={len(joint)}")
+        parts = MULTITASK.build(cfg, RunDir(tmp_path / name), torch.device("cpu"), True, lambda: None)
+        single = [parts.train.batch(k) for k in range(len(joint))]
+        assert all(b.pop("task") == name for b in single)
+        for k, (a, b) in enumerate(zip(joint, single)):
+            assert same(a, b), (name, k)
+    # and the batches differ from one draw to the next (the comparison can tell them apart)
+    dt = batches_of(seen, "dt")
+    assert len(dt) >= 2 and not same(dt[0], dt[1])
 
-    saved = load_tensors(joint / "model.safetensors")
-    assert any(k.startswith("tokenizers.dt/trajectory.") for k in saved)
-    assert set(saved) <= set(first.state_dict())
-    assert MULTITASK.name in json.loads((RunDir(joint) / "config.json").read_text())["recipe"]
+
+def test_a_task_s_batch_trains_only_its_own_head_and_tokenizers(trained, minari):
+    _, _, seen = trained
+    model = tzoo.load(trained[0], task="char-lm").model.train()
+    for name in ALL:
+        model.zero_grad(set_to_none=True)
+        model(batches_of(seen, name)[0], task=name).loss.backward()
+        graded = {n for n, p in model.named_parameters() if p.grad is not None and bool(p.grad.abs().sum() > 0)}
+        for other in set(ALL) - {name}:
+            leaked = [n for n in graded if n.startswith((f"tasks.{other}.", f"tokenizers.{other}/"))]
+            assert not leaked, (name, leaked)
+        head = [n for n, _ in model.named_parameters() if n.startswith(f"tasks.{name}.")]  # none if all tied
+        assert not head or set(head) & graded, name
+        for key in model.routes[name].values():
+            if any(True for _ in model.tokenizers[key].parameters()):
+                assert any(n.startswith(f"tokenizers.{key}.") for n in graded), (name, key)
+        assert any(n.startswith("backbone.") for n in graded), name
+
+
+@pytest.mark.parametrize("key, rules", [
+    ("--char_lm.backbone.dim=64", "backbone.dim"),
+    ("--dt.optim.lr=0.1", "optim.lr"),
+    ("--vit_cifar10.loop.max_steps=5", "loop.max_steps"),
+    ("--audio_fsdd.loop.grad_accum=2", "loop.grad_accum"),
+])
+def test_a_section_s_keys_the_joint_run_rules_are_refused(tmp_path, capsys, key, rules):
+    code, out, err = run_cli(capsys, "train", "multitask", "--out", tmp_path / "r", "--tasks.names=char-lm", key)
+    section = key[2:].split(".")[0]
+    assert_clean_error(code, out, err, f"--{section}.{rules}:", f"the joint --{rules} rules", f"set --{rules} instead")
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_older_run_with_section_keys_the_joint_run_rules_still_loads(joint, minari, tmp_path):
+    work = tmp_path / "old"
+    shutil.copytree(joint, work)
+    stored = json.loads((work / "config.json").read_text())
+    stored["config"]["char_lm"]["loop"]["max_steps"] = 7
+    stored["config"]["dt"]["backbone"]["dim"] = 999
+    (work / "config.json").write_text(json.dumps(stored))
+    from tzoo.api import open_run
+    from tzoo.recipes.multitask import MEMBERS
+
+    assert tzoo.load(work, task="dt").verbs
+    cfg = open_run(work)[1]
+    assert cfg.backbone.dim == 32 and cfg.dt.backbone == MEMBERS["dt"].default().backbone  # dropped
+    assert cfg.char_lm.loop.max_steps == MEMBERS["char-lm"].default().loop.max_steps
+    assert cfg.char_lm.loop.batch_size == 4  # a key the section keeps is kept
 
 
 @pytest.mark.parametrize("bad, needle", [
@@ -201,16 +354,3 @@ def test_bad_task_lists(tmp_path, capsys, bad, needle):
     code, out, err = run_cli(capsys, "train", "multitask", "--out", tmp_path / "r", "--tasks.names=char-lm", bad)
     assert_clean_error(code, out, err, needle)
     assert not (tmp_path / "r").exists()
-
-
-def test_a_task_s_batch_trains_only_its_own_head_and_tokenizers(joint, minari):
-    model = tzoo.load(joint, task="char-lm").model.train()
-    ids = torch.randint(0, 10, (2, 17))
-    out = model({"text": ids[:, :-1], "targets": ids[:, 1:]}, task="char-lm")
-    out.loss.backward()
-    for name, p in model.named_parameters():
-        own = name.startswith(("tasks.char-lm.", "tokenizers.char-lm/", "backbone."))
-        got = p.grad is not None and bool(p.grad.abs().sum() > 0)
-        if not own:
-            assert not got, name
-    assert all(p.grad is not None for n, p in model.named_parameters() if n.startswith(("tokenizers.char-lm/", "tasks.char-lm.")))

@@ -120,8 +120,9 @@ class Parts:
 def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], scoped: bool = False) -> TzooModel:
     """One shared backbone sized for every task, with each task's tokenizers and head on it.
 
-    Tokenizers are shared by name: two tasks naming the same tokenizer must build equal ones
-    (the first is kept). With `scoped`, each task keeps its own tokenizers, stored as
+    Tokenizers are shared by name: two tasks naming the same tokenizer must build equal ones (same
+    class, settings and state shapes; the first is kept, and a head may not hold the second's
+    weights), else a one-line TzooError. With `scoped`, each task keeps its own tokenizers, stored as
     `TASK/NAME` (tasks whose inputs share a name but not a shape: CIFAR and MNIST images).
     """
     positions = max(h.positions for h in heads.values())
@@ -134,12 +135,34 @@ def build_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], scoped:
         toks, head = h.make(cfg.dim)
         for key, tok in toks.items():
             stored = f"{name}/{key}" if scoped else key
+            if stored in tokenizers:
+                check_shared(stored, tokenizers[stored], tok, name, head)
             tokenizers.setdefault(stored, tok)
             if scoped:
                 routes.setdefault(name, {})[key] = stored
         tasks[name] = head
     check_types(tokenizers, cfg.num_types)
     return TzooModel(tokenizers, Backbone(cfg), tasks, routes)
+
+
+def check_shared(key: str, kept: nn.Module, dropped: nn.Module, task: str, head: nn.Module) -> None:
+    """A second task naming tokenizer `key` must build one equal to the kept one (class, settings as
+    its repr shows them, state shapes, type ids), and its head may not hold the dropped one's weights."""
+    def shapes(m: nn.Module) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+    def types(m: nn.Module) -> tuple[int, ...]:
+        return tuple(getattr(m, "type_ids", None) or (getattr(m, "type_id", 0),))
+
+    if type(kept) is not type(dropped) or repr(kept) != repr(dropped) or shapes(kept) != shapes(dropped) \
+            or types(kept) != types(dropped):
+        raise TzooError(f"tokenizer {key!r}: task {task!r} builds one ({type(dropped).__name__}) unlike the one an "
+                        f"earlier task built under that name ({type(kept).__name__}); give the tasks equal "
+                        "settings or build the model with scoped=True (one tokenizer per task)")
+    own = {id(p) for p in dropped.parameters()}
+    if any(id(p) in own for p in head.parameters()):
+        raise TzooError(f"tokenizer {key!r}: the head of task {task!r} ties weights to its own copy, which a shared "
+                        "tokenizer replaces; untie them or build the model with scoped=True")
 
 
 def load_model(backbone: BackboneConfig, heads: Mapping[str, TaskHead], run: RunDir, scoped: bool = False) -> TzooModel:

@@ -2,14 +2,15 @@
 
 Each task is the recipe's own parts (`task_parts` / `task_head`): its data pipeline, tokenizers,
 head, evaluator, artefacts and verbs, unchanged. Its config is that recipe's config, as a
-section of this one (`--char_lm.data.block_size=128`); the section's `backbone`, `optim` and
-`loop.max_steps` give way to the joint ones, its `loop.batch_size` and `loop.eval_batches` stay
-the task's. Each task keeps its own tokenizers (stored as `TASK/NAME`) and its run files under
-`tasks/TASK/` of the run directory; a `TaskSchedule` picks the task of every micro-batch.
+section of this one (`--char_lm.data.block_size=128`); its `loop.batch_size` and
+`loop.eval_batches` stay the task's, while the backbone, the optimizer and the rest of the loop are
+the joint ones: setting a section's `backbone`, `optim` or other `loop` keys is an error. Each task
+keeps its own tokenizers (stored as `TASK/NAME`) and its run files under `tasks/TASK/` of the run
+directory; a `TaskSchedule` picks the task of every micro-batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Optional
 
 import torch
@@ -30,6 +31,7 @@ from .vit import VIT_CIFAR10, VitConfig
 
 MEMBERS = tuple(r.name for r in (CHAR_LM, VIT_CIFAR10, AUDIO_FSDD, DT, AV_DIGITS))  # each asked of the registry
 TASKS_DIR = "tasks"
+TASK_LOOP = ("batch_size", "eval_batches")  # the loop keys a section keeps; the joint loop rules the rest
 
 
 def section(task: str) -> str:
@@ -92,10 +94,28 @@ class MultitaskConfig:
     dt: DTConfig = field(default_factory=DT.default)
     av_digits: AvConfig = field(default_factory=AV_DIGITS.default)
 
+    def validate(self) -> None:
+        for name in MEMBERS:
+            joint_key = ruled_key(getattr(self, section(name)), MEMBERS[name].default())
+            if joint_key is not None:
+                raise ValueError(f"{section(name)}.{joint_key}: the joint --{joint_key} rules every task of a "
+                                 f"multitask run; set --{joint_key} instead")
+
     def task_config(self, task: str) -> Any:
         """The task's recipe config, with the joint seed."""
         cfg = getattr(self, section(task))
         return replace(cfg, loop=replace(cfg.loop, seed=self.loop.seed))
+
+
+def ruled_key(cfg: Any, default: Any) -> Optional[str]:
+    """The first key of a task section that the joint run rules (backbone, optim, loop but its
+    TASK_LOOP keys) and that differs from the recipe's default; None when there is none."""
+    for part in ("backbone", "optim", "loop"):
+        mine, theirs = getattr(cfg, part), getattr(default, part)
+        for f in fields(mine):
+            if not (part == "loop" and f.name in TASK_LOOP) and getattr(mine, f.name) != getattr(theirs, f.name):
+                return f"{part}.{f.name}"
+    return None
 
 
 def task_run(run: RunDir, task: str) -> RunDir:
@@ -133,6 +153,9 @@ class MultitaskRecipe(RecipeBase):
     summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
     verbs = ("sample", "predict", "eval")
     unused_parameters = True  # a step trains one task: the other heads get no gradient
+    # a section's keys that the joint run rules: older runs may hold any value there, loading drops them
+    obsolete = tuple(f"{section(n)}.{key}" for n in MEMBERS for key in
+                     ("backbone", "optim", *(f"loop.{f.name}" for f in fields(LoopConfig) if f.name not in TASK_LOOP)))
 
     def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
               barrier: Callable[[], None]) -> Parts:
