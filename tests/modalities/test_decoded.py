@@ -76,3 +76,18 @@ def test_all_rows_bad(tmp_path):
         p.write_bytes(b"x")
     with pytest.raises(TzooError, match="none of the 2 rows is readable"):
         decode(read_folder(root, "image")["train"], ImageConverter(8), skip_bad=True)
+
+
+@pytest.mark.parametrize("cache_gb", [1.0, 0.0])
+def test_image_batches_take_a_decoded_table_whatever_the_policy(tmp_path, cache_gb):
+    from tzoo.modalities.images import Augment, ImageBatches, eval_batches
+
+    t = read_folder(class_folders(tmp_path / "d", per_class=4), "image")["train"]
+    d = decode(t, ImageConverter(8), cache_gb=cache_gb)
+    full = decode(t, ImageConverter(8), cache_gb=1.0).cached
+    batches = ImageBatches(d, d.labels, 3, seed=0, augment=Augment(crop_padding=0, flip=False), num_classes=2)
+    reference = ImageBatches(full, d.labels, 3, seed=0, augment=Augment(crop_padding=0, flip=False), num_classes=2)
+    for step in range(4):
+        assert torch.equal(batches.batch(step)["image"], reference.batch(step)["image"])
+    got = torch.cat([b["image"] for b in eval_batches(d, d.labels, 3)])
+    assert torch.equal(got, full)

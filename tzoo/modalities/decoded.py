@@ -3,8 +3,9 @@
 `decode(table, converter, cache_gb, skip_bad)` runs one pass over the rows (which checks every file
 and counts conversions for the note line), drops unreadable rows when `skip_bad`, and keeps the
 decoded rows if they fit: images as one uint8 (N, C, H, W) tensor, audio as one flat float32 tensor
-with offsets. Either way `Decoded[i]` / `Decoded.batch(rows)` give row i, so a batch stays a pure
-function of the step whatever the policy. `verify=False` skips the pass when rows are not cached
+with offsets. Either way `Decoded[i]`, `Decoded[rows]` and `Decoded[a:b]` index it like the decoded
+tensor would, so a batch stays a pure function of the step whatever the policy, and
+`ImageBatches(decoded, decoded.labels, ...)` / `eval_batches(decoded, ...)` take it as is. `verify=False` skips the pass when rows are not cached
 (a bad row then fails when a batch reaches it).
 """
 from __future__ import annotations
@@ -51,7 +52,8 @@ class Decoded:
     def labels(self) -> Tensor:
         return self.table.labels
 
-    def __getitem__(self, i: int) -> Tensor:
+    def row(self, i: int) -> Tensor:
+        """Row i: image (C, H, W) uint8 or audio (T,) float32."""
         i = int(i)
         if self.cached is None:
             return self.converter(self.table.rows.read(i), self.table.name(i))
@@ -65,8 +67,20 @@ class Decoded:
             rows = rows.tolist()
         if self.offsets is None and self.cached is not None:
             return self.cached[torch.as_tensor(rows, dtype=torch.long)]
-        items = [self[i] for i in rows]
+        items = [self.row(i) for i in rows]
         return torch.stack(items) if isinstance(self.converter, ImageConverter) else items
+
+    def __getitem__(self, key: int | slice | Sequence[int] | Tensor) -> Tensor | list[Tensor]:
+        """Indexes like the decoded tensor would (an int, a slice, or a (B,) index tensor), whatever the
+        policy, so code written for an in-memory (N, C, H, W) tensor (`images.ImageBatches`,
+        `images.eval_batches`) takes a `Decoded` as is."""
+        if isinstance(key, Tensor) and key.dim() == 0:
+            key = int(key)
+        if isinstance(key, int):
+            return self.row(key)
+        if isinstance(key, slice):
+            key = range(*key.indices(len(self)))
+        return self.batch(key)
 
     def note(self) -> str:
         """One line for the run's log: conversions and skipped rows ("" when neither happened)."""
