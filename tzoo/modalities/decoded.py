@@ -5,8 +5,8 @@ and counts conversions for the note line), drops unreadable rows when `skip_bad`
 decoded rows if they fit: images as one uint8 (N, C, H, W) tensor, audio as one flat float32 tensor
 with offsets. Either way `Decoded[i]`, `Decoded[rows]` and `Decoded[a:b]` index it like the decoded
 tensor would, so a batch stays a pure function of the step whatever the policy, and
-`ImageBatches(decoded, decoded.labels, ...)` / `eval_batches(decoded, ...)` take it as is. `verify=False` skips the pass when rows are not cached
-(a bad row then fails when a batch reaches it).
+`ImageBatches(decoded, decoded.labels, ...)` / `eval_batches(decoded, ...)` take it as is.
+`verify=False` skips the pass when rows are not cached (a bad row then fails when a batch reaches it).
 """
 from __future__ import annotations
 
