@@ -266,7 +266,7 @@ def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable
         if summary.get("targets"):
             returns_vs_targets(summary["targets"], run / "returns.png", (stats["ref_min_score"], stats["ref_max_score"]),
                                f"{cfg.task.kind} on {d.dataset}")
-        if "val_return" in summary:  # a run of this task alone (a multi-task run prefixes its metrics)
+        if "val_return" in summary:
             key = "val_score" if "val_score" in summary else "val_return"
             metric_curve(run.read_log(), key, run / "val_returns.png", summary.get("chosen_step"),
                          f"{cfg.task.kind} on {d.dataset}: validation rollouts ({cfg.eval.select_episodes} episodes)")

@@ -123,16 +123,32 @@ def task_run(run: RunDir, task: str) -> RunDir:
     return RunDir(run.path / TASKS_DIR / task)
 
 
+class TaskRun(RunDir):
+    """A task's folder of a joint run, whose `read_log` is the joint log as a run of that task alone
+    would have it: the task's metrics without their `TASK/` prefix, the shared keys (step, lr, ...)
+    kept, the other tasks' metrics left out. For reading (the task's `finish`), not for logging."""
+
+    def __init__(self, path, joint: RunDir, task: str) -> None:
+        super().__init__(path)
+        self.joint, self.prefix = joint, f"{task}/"
+
+    def read_log(self) -> list[dict]:
+        p = self.prefix
+        return [{(k[len(p):] if k.startswith(p) else k): v for k, v in r.items() if k.startswith(p) or "/" not in k}
+                for r in self.joint.read_log()]
+
+
 def _scoped(task: str, data: TaskData, run: RunDir) -> TaskData:
-    """`data` whose `finish` writes into the task's folder and sees (and adds to) its own metrics."""
+    """`data` whose `finish` writes into the task's folder and sees (and adds to) its own metrics and
+    log records."""
     inner = data.finish
     if inner is None:
         return data
 
-    def finish(model: TzooModel, name: str, _: RunDir, summary: dict) -> None:
+    def finish(model: TzooModel, name: str, joint: RunDir, summary: dict) -> None:
         prefix = f"{task}/"
         own = {k[len(prefix):]: v for k, v in summary.items() if k.startswith(prefix)}
-        inner(model, name, run, own)
+        inner(model, name, TaskRun(run.path, joint, task), own)
         summary.update({prefix + k: v for k, v in own.items()})
     return replace(data, finish=finish)
 
