@@ -61,12 +61,14 @@ class Trained:
         """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache."""
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
-    def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
+    def predict(self, inputs: Sequence[str | Path | dict], **options: Any) -> list[dict]:
         """One result per input file (classifiers: {"input", "top": [(class, probability), ...]});
-        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}."""
+        recipes that mix inputs take them as options (image=, audio=, prompt=) or, for `qa`, as dicts
+        ({"image", "audio", "text", "question"}), and return {"answer"}."""
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
-        return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)
+        items = [p if isinstance(p, dict) else str(p) for p in inputs]
+        return self._verb("predict").predict(self.loaded, self.cfg, items, **options)
 
     def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:
         """Figures on the run's evaluation data, or on other data given as config overrides."""

@@ -171,9 +171,12 @@ def cmd_predict(args: Sequence[str]) -> int:
     p.add_argument("--image", help="an image file (recipes that mix inputs)")
     p.add_argument("--audio", help="a WAV file (recipes that mix inputs)")
     p.add_argument("--prompt", help="a text question (recipes that mix inputs)")
+    p.add_argument("--text", help="context text (qa)")
+    p.add_argument("--strict", action="store_true", help="a question unlike every taught one is an error, not a warning")
     p.add_argument("--task", help=TASK_HELP)
     ns = p.parse_intermixed_args(args)  # `predict DIR --task NAME FILE` as well as `predict DIR FILE --task NAME`
-    options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
+    options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("text", ns.text), ("prompt", ns.prompt),
+                                 ("strict", ns.strict or None)) if v is not None}
     if not ns.files and not options:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
     results = _load_for(ns.run, "predict", "", ns.task).predict(ns.files, **options)
