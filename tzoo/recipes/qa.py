@@ -29,7 +29,7 @@ from ..devices import to_device
 from ..errors import TzooError
 from ..modalities.answers import BOS_CHAR, EOS_CHAR, decode_ids
 from ..modalities.convert import AudioConverter, ImageConverter
-from ..modalities.qa import (KINDS, Inputs, Limits, QaBatches, QaSide, Rows, check_rows, eval_batches,
+from ..modalities.qa import (FILES, KINDS, Inputs, Limits, QaBatches, QaSide, Rows, check_rows, eval_batches,
                              load_splits, make_batch, make_side, read_manifest, vocabulary)
 from ..storage import write_text
 from ..tasks import TzooModel
@@ -437,8 +437,9 @@ class QaRecipe(RecipeBase):
                 for i, row in enumerate(rows)]
 
     def evaluate(self, loaded: Loaded, cfg: QaConfig, overrides: dict[str, str]) -> dict:
-        """Exact match on the run's test rows, or with --data.dataset=OTHER on OTHER's test rows (its
-        test.jsonl, else carved as training would), or with --data.dataset=FILE.jsonl on every row of FILE."""
+        """Exact match on the run's test rows, or with --data.dataset=OTHER on OTHER's test.jsonl (else
+        on the test rows carved from its train.jsonl as training would), or with --data.dataset=FILE.jsonl
+        on every row of FILE."""
         from ..config import apply_overrides
 
         extra = sorted(set(overrides) - {"data.dataset", "data.cache_gb"})
@@ -448,9 +449,11 @@ class QaRecipe(RecipeBase):
         art = loaded.artefacts
         codec, kinds = art["codec"], art["inputs"]
         path = Path(cfg.data.dataset).expanduser()
+        if path.is_dir() and (path / FILES["test"]).is_file():
+            path = path / FILES["test"]
         if path.is_file():
-            rows, record = read_manifest(path, cfg.limits()), {"test": {"size": 0, "from": str(path)}}
-            record["test"]["size"] = len(rows)
+            rows = read_manifest(path, cfg.limits())
+            record = {"test": {"size": len(rows), "from": str(path)}}
         else:
             splits, record = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction,
                                          cfg.data.test_fraction, cfg.data.split_seed)
