@@ -148,7 +148,7 @@ def test_validation_file_is_used_when_there_is_one(tmp_path):
 
     data = colour_manifest(tmp_path / "d", n_train=12, n_test=3)
     write_rows(data / "validation.jsonl", colour_rows(data, 4, start=500))
-    splits, record = load_splits(str(data), Limits())
+    splits, record, _ = load_splits(str(data), Limits())
     assert record == {"train": {"size": 12, "from": "train.jsonl"}, "validation": {"size": 4, "from": "validation.jsonl"},
                       "test": {"size": 3, "from": "test.jsonl"}}
     (data / "test.jsonl").unlink()
@@ -172,3 +172,31 @@ def test_training_batches_do_not_depend_on_the_process_count(trained):
     assert torch.equal(torch.cat([b["image"]["present"] for b in two]), one[0]["image"]["present"])
     epoch = torch.cat([src.rows(i) for i in range(len(side) // 4)])  # the first epoch: each row once
     assert len(set(epoch.tolist())) == len(epoch)
+
+
+def test_a_parquet_folder_with_the_same_columns_trains(tmp_path, capsys):
+    """image as an Image feature, audio as an Audio feature, text / question / answer as strings."""
+    import datasets
+
+    def split(name, start, n):
+        rows = colour_rows(tmp_path / "files", n, start=start, audio_every=2)
+        files = tmp_path / "files"
+        raw = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+        ds = datasets.Dataset.from_dict({
+            "image": [{"bytes": (files / r["image"]).read_bytes(), "path": None} for r in rows],
+            "audio": [{"bytes": (files / r["audio"]).read_bytes(), "path": None} if "audio" in r else None for r in rows],
+            "question": [r["question"] for r in rows], "answer": [r["answer"] for r in rows]},
+            features=datasets.Features({"image": datasets.Image(), "audio": raw, "question": datasets.Value("string"),
+                                        "answer": datasets.Value("string")}))
+        ds = ds.cast_column("audio", datasets.Audio(decode=False))
+        ds.to_parquet(str(tmp_path / "pq" / f"{name}-00000-of-00001.parquet"))
+
+    split("train", 0, 12)
+    split("test", 100, 4)
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "qa", "--out", out, f"--data.dataset={tmp_path / 'pq'}", "--loop.max_steps=2",
+                           *TINY)
+    assert code == 0, err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["splits"]["test"] == {"size": 4, "from": f"test split of {tmp_path / 'pq'}"}
+    assert json.loads((out / "qa.json").read_text())["inputs"] == ["image", "audio"]

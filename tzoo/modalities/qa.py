@@ -8,7 +8,9 @@ JSON object a line:
 `image` and `audio` are paths relative to the file (any image format / mode / size, any WAV; the
 data layer's converters bring them to one size, channel count and rate), `text` is context; any of
 the three may be missing or null in any row, but not all three. Other keys are ignored. Every row
-is checked when read: a bad one is a one-line `TzooError` naming the file and line.
+is checked when read: a bad one is a one-line `TzooError` naming the file and line. A folder of
+parquet files or a Hub id with those columns (image an Image feature, audio an Audio feature)
+works too; its splits play the files' part.
 
 Batch layout (only the input kinds the model reads are present):
 
@@ -36,7 +38,7 @@ from .clips import pad_batch
 from .convert import AudioConverter, ImageConverter
 from .decoded import Decoded, decode
 from .streams import Stream, step_generator
-from .table import Table
+from .table import RecordRows, Table
 
 KINDS = ("image", "audio", "text")
 FILES = {"train": "train.jsonl", "validation": "validation.jsonl", "test": "test.jsonl"}
@@ -58,15 +60,17 @@ class Rows:
     """Checked rows of one manifest (or part of one).
 
     Attributes:
-        source: the manifest file; lines: each row's line number in it.
-        image, audio: absolute paths or None; text: context or None; question, answer: strings.
+        source: the manifest file, or "SOURCE SPLIT" of a parquet folder / Hub dataset.
+        lines: each row's line number in the file (row number in a dataset).
+        image, audio: absolute paths (or `Record`s of a dataset) or None; text: context or None;
+            question, answer: strings.
         origin: where the split came from, for metrics.json.
     """
 
-    source: Path
+    source: Path | str
     lines: list[int]
-    image: list[Optional[Path]]
-    audio: list[Optional[Path]]
+    image: list[Optional[Path | "Record"]]
+    audio: list[Optional[Path | "Record"]]
     text: list[Optional[str]]
     question: list[str]
     answer: list[str]
@@ -76,7 +80,12 @@ class Rows:
         return len(self.lines)
 
     def where(self, i: int) -> str:
-        return f"{self.source}: line {self.lines[i]}"
+        return f"{self.source}: {'line' if isinstance(self.source, Path) else 'row'} {self.lines[i]}"
+
+    @property
+    def label(self) -> str:
+        """The file name, or the dataset split, for messages."""
+        return self.source.name if isinstance(self.source, Path) else str(self.source)
 
     def subset(self, index: Sequence[int], origin: Optional[str] = None) -> "Rows":
         pick = lambda xs: [xs[int(i)] for i in index]  # noqa: E731
@@ -92,31 +101,29 @@ class Rows:
         return "".join(set("".join(t or "" for t in self.text) + "".join(self.question) + "".join(self.answer)))
 
 
-def _path(manifest: Path, n: int, record: dict, key: str) -> Optional[Path]:
-    value = record.get(key)
+def _path(manifest: Path, where: str, key: str, value: Any) -> Optional[Path]:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise TzooError(f"{manifest}: line {n}: {key!r} must be a file path (relative to the manifest) or null, "
-                        f"got {value!r}")
+        raise TzooError(f"{where}: {key!r} must be a file path (relative to the manifest) or null, got {value!r}")
     path = (manifest.parent / value).resolve()
     if not path.is_file():
-        raise TzooError(f"{manifest}: line {n}: {key} file {value!r} does not exist ({path}); fix the path "
+        raise TzooError(f"{where}: {key} file {value!r} does not exist ({path}); fix the path "
                         f"(relative to {manifest.name}) or add the file")
     return path
 
 
-def _string(manifest: Path, n: int, record: dict, key: str, limit: int, setting: str) -> str:
+def _string(where: str, record: dict, key: str, limit: int, setting: str) -> str:
     value = record.get(key)
     if value is None:
-        raise TzooError(f"{manifest}: line {n} has no {key!r}; every row needs a {key}")
+        raise TzooError(f"{where} has no {key!r}; every row needs a {key}")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TzooError(f"{manifest}: line {n}: {key!r} must be a string, got {type(value).__name__}")
+        raise TzooError(f"{where}: {key!r} must be a string, got {type(value).__name__}")
     value = str(value)
     if not value.strip():
-        raise TzooError(f"{manifest}: line {n} has an empty {key}; give every row a non-empty {key}")
+        raise TzooError(f"{where} has an empty {key}; give every row a non-empty {key}")
     if len(value) > limit:
-        raise TzooError(f"{manifest}: line {n}: the {key} is {len(value)} characters long; the model takes up to "
+        raise TzooError(f"{where}: the {key} is {len(value)} characters long; the model takes up to "
                         f"--model.{setting}={limit}; raise it or shorten the {key}")
     return value
 
@@ -134,30 +141,84 @@ def _records(manifest: Path) -> Iterator[tuple[int, Any]]:
                 raise TzooError(f"{manifest}: line {n} is not JSON ({e.msg}); fix that line") from None
 
 
+def check_row(where: str, record: Any, limits: Limits, resolve) -> tuple:
+    """(image, audio, text, question, answer) of one record, checked; `resolve(key, value)` turns an
+    image / audio value into a Path or Record (or None), raising for a bad one."""
+    if not isinstance(record, dict):
+        raise TzooError(f"{where} is not a JSON object; write one {{\"question\": ...}} per line")
+    image, audio = resolve("image", record.get("image")), resolve("audio", record.get("audio"))
+    text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        raise TzooError(f"{where}: 'text' must be a string or null, got {type(text).__name__}")
+    text = text if text else None
+    if image is None and audio is None and text is None:
+        raise TzooError(f"{where} has neither image, audio nor text; give at least one")
+    if text is not None and len(text) > limits.max_text:
+        raise TzooError(f"{where}: the text is {len(text)} characters long; the model takes up to "
+                        f"--model.max_text={limits.max_text}; raise it or shorten the text")
+    question = _string(where, record, "question", limits.max_question, "max_question")
+    answer = _string(where, record, "answer", limits.max_answer, "max_answer")
+    return image, audio, text, question, answer
+
+
+def _add(rows: Rows, n: int, values: tuple) -> None:
+    for name, value in zip(("lines", "image", "audio", "text", "question", "answer"), (n, *values)):
+        getattr(rows, name).append(value)
+
+
 def read_manifest(manifest: Path, limits: Limits = Limits()) -> Rows:
     """Every row of a JSON-lines manifest, checked (see the module doc); a one-line error names the
     first bad row's file and line."""
     rows = Rows(manifest, [], [], [], [], [], [])
     for n, record in _records(manifest):
-        if not isinstance(record, dict):
-            raise TzooError(f"{manifest}: line {n} is not a JSON object; write one {{\"question\": ...}} per line")
-        image, audio = _path(manifest, n, record, "image"), _path(manifest, n, record, "audio")
-        text = record.get("text")
-        if text is not None and not isinstance(text, str):
-            raise TzooError(f"{manifest}: line {n}: 'text' must be a string or null, got {type(text).__name__}")
-        text = text if text else None
-        if image is None and audio is None and text is None:
-            raise TzooError(f"{manifest}: line {n} has neither image, audio nor text; give at least one")
-        if text is not None and len(text) > limits.max_text:
-            raise TzooError(f"{manifest}: line {n}: the text is {len(text)} characters long; the model takes up to "
-                            f"--model.max_text={limits.max_text}; raise it or shorten the text")
-        question = _string(manifest, n, record, "question", limits.max_question, "max_question")
-        answer = _string(manifest, n, record, "answer", limits.max_answer, "max_answer")
-        for name, value in zip(("lines", "image", "audio", "text", "question", "answer"),
-                               (n, image, audio, text, question, answer)):
-            getattr(rows, name).append(value)
+        where = f"{manifest}: line {n}"
+        _add(rows, n, check_row(where, record, limits, lambda key, value: _path(manifest, where, key, value)))
     if not rows.lines:
         raise TzooError(f"{manifest}: no rows; write one JSON object per line")
+    return rows
+
+
+@dataclass(frozen=True)
+class Record:
+    """An image or clip held in a row of a parquet / Hub dataset ({"bytes", "path"} record)."""
+
+    rows: RecordRows
+    index: int
+
+    @property
+    def name(self) -> str:
+        return self.rows.name(self.index)
+
+    def read_bytes(self) -> bytes:
+        return self.rows.read(self.index)
+
+
+def read_dataset(ds: Any, where: str, limits: Limits = Limits()) -> Rows:
+    """Every row of one split of a parquet folder / Hub dataset with columns question, answer and
+    any of image (an Image feature or {"bytes", "path"}), audio (an Audio feature), text; checked."""
+    import datasets
+
+    missing = [c for c in ("question", "answer") if c not in ds.column_names]
+    if missing:
+        raise TzooError(f"{where}: no {missing[0]!r} column (columns: {', '.join(ds.column_names)}); qa needs "
+                        "question and answer, and any of image, audio, text")
+    for col, feature in (("image", datasets.Image(decode=False)), ("audio", datasets.Audio(decode=False))):
+        if col in ds.column_names and type(ds.features[col]).__name__ in ("Image", "Audio"):
+            ds = ds.cast_column(col, feature)
+    refs = {c: RecordRows(ds, c, where) for c in ("image", "audio") if c in ds.column_names}
+
+    def resolve(i: int, key: str, value: Any):
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not (value.get("bytes") or value.get("path")):
+            raise TzooError(f"{where} row {i}: {key!r} must be an encoded file ({{'bytes', 'path'}}) or null")
+        return Record(refs[key], i)
+
+    rows = Rows(where, [], [], [], [], [], [])
+    for i, record in enumerate(ds):
+        _add(rows, i, check_row(f"{where} row {i}", record, limits, lambda k, v: resolve(i, k, v)))
+    if not rows.lines:
+        raise TzooError(f"{where}: no rows")
     return rows
 
 
@@ -168,17 +229,17 @@ def _carve(train: Rows, fraction: float, seed: int, what: str, salt: int) -> tup
     k = max(1, round(n * fraction))
     if n - k < 1:
         raise TzooError(f"{train.source}: {n} rows are too few to carve a {what} split from; add rows or give "
-                        f"the dataset a {FILES[what]}")
+                        f"the dataset a {what} split ({FILES[what]})")
     order = torch.randperm(n, generator=step_generator(seed, Stream.VAL_SPLIT, salt)).tolist()
     held, kept = sorted(order[:k]), sorted(order[k:])
-    return train.subset(kept), train.subset(held, f"carved {fraction:.0%} of {train.source.name}, seed {seed}")
+    return train.subset(kept), train.subset(held, f"carved {fraction:.0%} of {train.label}, seed {seed}")
 
 
 def dataset_folder(dataset: str) -> Path:
     """`--data.dataset`: a folder holding train.jsonl, else a one-line error."""
     if not dataset:
         raise TzooError("--data.dataset: give a folder holding train.jsonl (and optionally validation.jsonl, "
-                        "test.jsonl); see `tzoo train qa --help`")
+                        "test.jsonl), a folder of parquet files or a Hub id; see `tzoo train qa --help`")
     folder = Path(dataset).expanduser()
     if not (folder / FILES["train"]).is_file():
         what = "is not a folder" if not folder.is_dir() else "holds no train.jsonl"
@@ -186,27 +247,43 @@ def dataset_folder(dataset: str) -> Path:
     return folder
 
 
-def load_splits(dataset: str, limits: Limits, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                seed: int = 0) -> tuple[dict[str, Rows], dict[str, dict]]:
-    """The train / validation / test rows and where each came from: a split's own file when the
-    folder has it, else carved (seeded, test first) from train.jsonl."""
+def read_splits(dataset: str, limits: Limits) -> dict[str, Rows]:
+    """The splits a dataset has: its JSON-lines files, else the splits of a parquet folder / Hub id."""
+    folder = Path(dataset).expanduser() if dataset else None
+    looks_like_hub = bool(dataset) and not dataset.startswith((".", "/", "~")) and dataset.count("/") == 1
+    if folder is not None and not (folder / FILES["train"]).is_file() and (folder.is_dir() or looks_like_hub):
+        from .hub import open_dataset
+
+        found = open_dataset(dataset)
+        if "train" not in found:
+            raise TzooError(f"{dataset}: no train split (splits: {sorted(found)}); name the files train-*.parquet")
+        return {name: replace(read_dataset(found[name], f"{dataset} {name}", limits), origin=f"{name} split of {dataset}")
+                for name in FILES if name in found}
     folder = dataset_folder(dataset)
-    splits = {}
-    for name, file in FILES.items():
-        if (folder / file).is_file():
-            splits[name] = replace(read_manifest(folder / file, limits), origin=file)
+    return {name: replace(read_manifest(folder / file, limits), origin=file)
+            for name, file in FILES.items() if (folder / file).is_file()}
+
+
+def load_splits(dataset: str, limits: Limits, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                seed: int = 0) -> tuple[dict[str, Rows], dict[str, dict], Rows]:
+    """The train / validation / test rows, where each came from, and every training row (before
+    carving: the vocabulary's source). A split's own file (or dataset split) is used when there is
+    one, else it is carved (seeded, test first) from the training rows."""
+    splits = read_splits(dataset, limits)
+    full = splits["train"]
     carved = []
     for what, fraction, salt in (("test", test_fraction, 1), ("validation", val_fraction, 0)):
         if what not in splits:
             if not 0 < fraction < 1:
                 raise TzooError(f"--data.{'val' if what == 'validation' else 'test'}_fraction={fraction}: must be in "
-                                f"(0, 1) when the dataset has no {FILES[what]}")
+                                f"(0, 1) when the dataset has no {what} split")
             splits["train"], splits[what] = _carve(splits["train"], fraction, seed, what, salt)
             carved.append(what)
     if carved:
-        splits["train"].origin = f"train.jsonl, less the carved {' and '.join(reversed(carved))} rows"
+        splits["train"].origin = f"{full.origin}, less the carved {' and '.join(reversed(carved))} rows"
     order = ("train", "validation", "test")
-    return {s: splits[s] for s in order}, {s: {"size": len(splits[s]), "from": splits[s].origin} for s in order}
+    return ({s: splits[s] for s in order}, {s: {"size": len(splits[s]), "from": splits[s].origin} for s in order},
+            full)
 
 
 def check_rows(rows: Rows, kinds: Sequence[str], codec: CharCodec, what: str = "the training rows") -> None:
@@ -274,7 +351,8 @@ def _decode_kind(rows: Rows, kind: str, conv, cache_gb: float) -> tuple[Optional
         return None, index
     index[have] = torch.arange(len(have))
     paths = tuple(getattr(rows, kind)[i] for i in have)
-    names = tuple(f"{rows.where(i)}: {getattr(rows, kind)[i]}" for i in have)
+    names = tuple(f"{rows.where(i)}: {getattr(rows, kind)[i]}" if isinstance(rows.source, Path) else rows.where(i)
+                  for i in have)
     table = Table(kind, NamedRows(paths, names), torch.zeros(len(have), dtype=torch.long), ["-"])  # type: ignore[arg-type]
     return decode(table, conv, cache_gb), index
 

@@ -380,12 +380,11 @@ class QaRecipe(RecipeBase):
 
     def task_parts(self, cfg: QaConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
-        splits, record = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction, cfg.data.test_fraction,
-                                     cfg.data.split_seed)
-        full_train = read_manifest(splits["train"].source, cfg.limits())
+        splits, record, full_train = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction,
+                                                 cfg.data.test_fraction, cfg.data.split_seed)
         codec, kinds = vocabulary(full_train), splits["train"].kinds()
         for name in ("validation", "test"):
-            check_rows(splits[name], kinds, codec, f"the rows of {full_train.source.name}")
+            check_rows(splits[name], kinds, codec, f"the rows of {full_train.label}")
         if "image" in kinds:
             cfg.image_tokens()  # a patch size that does not divide the image: say so before decoding
         sides = {name: make_side(rows, codec, cfg.inputs(), cfg.data.min_asked) for name, rows in splits.items()}
@@ -455,8 +454,8 @@ class QaRecipe(RecipeBase):
             rows = read_manifest(path, cfg.limits())
             record = {"test": {"size": len(rows), "from": str(path)}}
         else:
-            splits, record = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction,
-                                         cfg.data.test_fraction, cfg.data.split_seed)
+            splits, record, _ = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction,
+                                            cfg.data.test_fraction, cfg.data.split_seed)
             rows, record = splits["test"], {"test": record["test"]}
         check_rows(rows, kinds, codec, "the training rows")
         side = make_side(rows, codec, cfg.inputs(), cfg.data.min_asked)
