@@ -170,6 +170,7 @@ def test_training_batches_do_not_depend_on_the_process_count(trained):
     two = [QaBatches(side, ("image", "audio", "text"), inputs, 1, 2, seed=7, drop=0.3).batch(5, r, 2) for r in (0, 1)]
     assert torch.equal(torch.cat([b["image"]["images"] for b in two]), one[0]["image"]["images"])
     assert torch.equal(torch.cat([b["image"]["present"] for b in two]), one[0]["image"]["present"])
+    assert src.epoch_size == len(side) == 43
     epoch = torch.cat([src.rows(i) for i in range(len(side) // 4)])  # the first epoch: each row once
     assert len(set(epoch.tolist())) == len(epoch)
 

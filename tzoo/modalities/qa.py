@@ -456,6 +456,11 @@ class QaBatches:
         self.batch_size, self.seed, self.drop = batch_size, seed, drop
         self._orders: dict[int, Tensor] = {}
 
+    @property
+    def epoch_size(self) -> int:
+        """Training rows per epoch (what a budget in epochs, `--loop.epochs`, counts)."""
+        return len(self.side)
+
     def order(self, epoch: int) -> Tensor:
         if epoch not in self._orders:
             if len(self._orders) > 4:
