@@ -257,8 +257,8 @@ def read_splits(dataset: str, limits: Limits) -> dict[str, Rows]:
         found = open_dataset(dataset)
         if "train" not in found:
             raise TzooError(f"{dataset}: no train split (splits: {sorted(found)}); name the files train-*.parquet")
-        return {name: replace(read_dataset(found[name], f"{dataset} {name}", limits), origin=f"{name} split of {dataset}")
-                for name in FILES if name in found}
+        return {name: replace(read_dataset(found[name], f"{dataset} {name}", limits),
+                              origin=f"{name} split of {dataset}") for name in FILES if name in found}
     folder = dataset_folder(dataset)
     return {name: replace(read_manifest(folder / file, limits), origin=file)
             for name, file in FILES.items() if (folder / file).is_file()}
@@ -307,8 +307,8 @@ def vocabulary(rows: Rows) -> CharCodec:
     chars = rows.chars()
     bad = sorted({c for c in chars if c in (BOS_CHAR, EOS_CHAR)})
     if bad:
-        raise TzooError(f"{rows.source}: the rows hold control character(s) {bad!r}, which mark answer starts and ends; "
-                        "remove them")
+        raise TzooError(f"{rows.source}: the rows hold control character(s) {bad!r}, which mark answer starts "
+                        "and ends; remove them")
     return CharCodec(chars + BOS_CHAR + EOS_CHAR)
 
 
@@ -353,7 +353,8 @@ def _decode_kind(rows: Rows, kind: str, conv, cache_gb: float) -> tuple[Optional
     paths = tuple(getattr(rows, kind)[i] for i in have)
     names = tuple(f"{rows.where(i)}: {getattr(rows, kind)[i]}" if isinstance(rows.source, Path) else rows.where(i)
                   for i in have)
-    table = Table(kind, NamedRows(paths, names), torch.zeros(len(have), dtype=torch.long), ["-"])  # type: ignore[arg-type]
+    labels = torch.zeros(len(have), dtype=torch.long)  # unused: a Table wants labels
+    table = Table(kind, NamedRows(paths, names), labels, ["-"])  # type: ignore[arg-type]
     return decode(table, conv, cache_gb), index
 
 

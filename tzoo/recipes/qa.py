@@ -162,7 +162,8 @@ def qa_head(cfg: QaConfig, vocab_size: int, kinds: tuple[str, ...]) -> TaskHead:
     half = (0.5,) * d.channels
 
     def make(dim: int):
-        made = {"image": lambda: MaybeAbsent(ImageTokenizer(m.patch_size, dim, d.channels, half, half, stem=m.image_stem,
+        made = {"image": lambda: MaybeAbsent(ImageTokenizer(m.patch_size, dim, d.channels, half, half,
+                                                            stem=m.image_stem,
                                                             stem_channels=m.stem_channels)),
                 "audio": lambda: MaybeAbsent(AudioTokenizer(cfg.mel, dim, cfg.audio_tokens())),
                 "text": lambda: TextTokenizer(vocab_size, dim, TEXT)}
@@ -250,7 +251,8 @@ def draw_table(summary: dict, path: Path) -> None:
 
 
 def _describe(rows: Rows, i: int) -> str:
-    parts = [f"image {rows.image[i].name}" if rows.image[i] else "", f"audio {rows.audio[i].name}" if rows.audio[i] else "",
+    parts = [f"image {rows.image[i].name}" if rows.image[i] else "",
+             f"audio {rows.audio[i].name}" if rows.audio[i] else "",
              f"text {rows.text[i][:30]!r}" if rows.text[i] else ""]
     return ", ".join(p for p in parts if p)
 
@@ -289,7 +291,8 @@ def _image_bytes(value: Any, where: str) -> bytes:
         try:
             value = Image.fromarray(a)
         except (TypeError, ValueError) as e:
-            raise TzooError(f"{where}: an image array must be (H, W), (H, W, C) or (C, H, W); got {value.shape} ({e})") from None
+            raise TzooError(f"{where}: an image array must be (H, W), (H, W, C) or (C, H, W); "
+                            f"got {value.shape} ({e})") from None
     if isinstance(value, Image.Image):
         out = io.BytesIO()
         value.save(out, format="PNG")
@@ -321,7 +324,8 @@ def _wave(value: Any, where: str, conv: AudioConverter) -> Tensor:
 
 def _checked_text(value: Any, name: str, codec: CharCodec, limit: int, setting: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise TzooError(f"{where}: {name}: give a non-empty string" + (", e.g. --prompt \"what is it?\"" if name == "question" else ""))
+        hint = ", e.g. --prompt \"what is it?\"" if name == "question" else ""
+        raise TzooError(f"{where}: {name}: give a non-empty string{hint}")
     unseen = sorted({c for c in value if c not in codec.index})
     if unseen:
         raise TzooError(f"{where}: the {name} has character(s) {''.join(unseen)!r} that never appear in the training "
@@ -345,7 +349,7 @@ def predict_side(cfg: QaConfig, rows: list[Mapping[str, Any]], kinds: tuple[str,
         unknown = sorted(set(row) - {"image", "audio", "text", "question", "prompt"})
         if unknown:
             raise TzooError(f"{where}: unknown key {unknown[0]!r}; an input has image, audio, text and question")
-        given = [k for k in KINDS if row.get(k) is not None]
+        given = [k for k in KINDS if row.get(k) is not None and not (k == "text" and row[k] == "")]
         if not given:
             raise TzooError(f"{where}: give an image, audio and / or text with the question (--image/--audio/--text)")
         lacking = [k for k in given if k not in kinds]
@@ -353,9 +357,10 @@ def predict_side(cfg: QaConfig, rows: list[Mapping[str, Any]], kinds: tuple[str,
             raise TzooError(f"{where}: this run was trained without {lacking[0]} inputs (it reads: "
                             f"{', '.join(kinds)}); leave the {lacking[0]} out")
         question = row.get("question", row.get("prompt"))
-        questions.append(codec.encode(_checked_text(question, "question", codec, m.max_question, "max_question", where)))
+        question = _checked_text(question, "question", codec, m.max_question, "max_question", where)
+        questions.append(codec.encode(question))
         text = row.get("text")
-        texts.append(codec.encode(_checked_text(text, "text", codec, m.max_text, "max_text", where)) if text is not None else [])
+        texts.append(codec.encode(_checked_text(text, "text", codec, m.max_text, "max_text", where)) if text else [])
         image_index.append(len(images) if row.get("image") is not None else -1)
         if row.get("image") is not None:
             images.append(inputs.image(_image_bytes(row["image"], where), f"{where}: image"))
@@ -382,7 +387,7 @@ class QaRecipe(RecipeBase):
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         splits, record, full_train = load_splits(cfg.data.dataset, cfg.limits(), cfg.data.val_fraction,
                                                  cfg.data.test_fraction, cfg.data.split_seed)
-        codec, kinds = vocabulary(full_train), splits["train"].kinds()
+        codec, kinds = vocabulary(full_train), full_train.kinds()
         for name in ("validation", "test"):
             check_rows(splits[name], kinds, codec, f"the rows of {full_train.label}")
         if "image" in kinds:
@@ -414,7 +419,8 @@ class QaRecipe(RecipeBase):
         training question draws a warning; strict=True makes it an error."""
         unknown = sorted(set(options) - set(PREDICT_OPTIONS))
         if unknown:
-            raise TzooError(f"{self.name} `predict` has no option {unknown[0]!r}; its options: {', '.join(PREDICT_OPTIONS)}")
+            raise TzooError(f"{self.name} `predict` has no option {unknown[0]!r}; "
+                            f"its options: {', '.join(PREDICT_OPTIONS)}")
         strict = bool(options.pop("strict", False))
         if inputs and any(options.get(k) is not None for k in PREDICT_OPTIONS[:4]):
             raise TzooError("predict: give inputs as dicts or as image=/audio=/text=/prompt=, not both")
