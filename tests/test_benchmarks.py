@@ -90,3 +90,27 @@ def test_dt_reports_the_report_seed_and_marks_pendulum(monkeypatch):
     fig = _quality(monkeypatch, 0)  # the seed the Pendulum settings were chosen on
     assert fig["normalized_score"] == 20.0 and not fig["held_out"]
     assert "settings_caveat" not in _quality(monkeypatch, 0, preset_only=True)
+
+
+from tests.recipes.test_dt_recipe import cartpole_run, minari_root, one_thread, without_speed  # noqa: E402,F401
+
+
+def test_dt_report_scores_a_real_run_on_the_report_seed(cartpole_run, tmp_path, monkeypatch):
+    """The reported figures are the run's published (chosen) weights scored on --report-seed's episodes."""
+    import shutil
+
+    import tzoo
+    from tzoo.control import evaluate
+    from tzoo.modalities.streams import Stream
+
+    dt = benchmark("dt")
+    run = tmp_path / "dt"
+    shutil.copytree(cartpole_run, run)
+    args = argparse.Namespace(report_seed=5, eval_episodes=2)
+    starts, real = [], evaluate.eval_seed
+    monkeypatch.setattr(evaluate, "eval_seed", lambda seed, i, stream=Stream.ROLLOUT: starts.append(
+        (seed, stream)) or real(seed, i, stream))
+    got = dt.report_scores(str(run), "bc", {"ref_min": 9.0, "ref_max": 500.0}, args)  # bc: one target, ref_max
+    assert got.pop("report_s") >= 0 and set(starts) == {(5, Stream.ROLLOUT)}  # the report seed's evaluation starts
+    want = tzoo.load(run).evaluate({"eval.seed": "5", "eval.episodes": "2", "eval.targets": "500.0"})
+    assert without_speed(got) == without_speed(want) and got["targets"][0]["episodes"] == 2
