@@ -6,6 +6,9 @@
     vit = tzoo.load("runs/vit")
     vit.predict(["cat.png"])          # [{"input": "cat.png", "top": [("cat", 0.91), ...]}]
     vit.evaluate()                    # {"test_acc": ..., ...}
+    dt = tzoo.load("runs/dt")
+    policy = dt.policy()              # policy.reset(); action = policy.act(obs, reward) in your env loop
+    dt.rollout("CartPole-v1", episodes=10, seed=0)   # {"returns": [...], "lengths": [...], ...}
 """
 from __future__ import annotations
 
@@ -71,6 +74,25 @@ class Trained:
     def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:
         """Figures on the run's evaluation data, or on other data given as config overrides."""
         return self._verb("eval").evaluate(self.loaded, self.cfg, dict(overrides or {}))
+
+    def policy(self, target_return: Optional[float] = None, num_envs: int = 1, use_cache: Optional[bool] = None) -> Any:
+        """A policy for your own environment loop (control runs): `policy.reset()`, then
+        `action = policy.act(observation, reward)` each step, `reward` being the previous action's
+        (ignored on the first call). target_return None = the run's evaluation target; observations
+        (num_envs, S) or (S,) when num_envs is 1; numpy actions in the environment's action space."""
+        return self._acting("policy").policy(self.loaded, self.cfg, target_return, num_envs, use_cache)
+
+    def rollout(self, env: Any, episodes: int = 1, seed: int = 0, **options: Any) -> dict:
+        """Episodes of `policy()` in `env` (a gymnasium env, or an env id): {"returns", "lengths", "seeds",
+        "return_mean", ...}; episode i starts from the seed `tzoo eval --eval.seed=seed` gives its episode i.
+        options: target_return, num_envs (env ids only), max_steps, use_cache."""
+        return self._acting("rollout").rollout(self.loaded, self.cfg, env, episodes, seed, **options)
+
+    def _acting(self, verb: str) -> Any:
+        if not hasattr(self.recipe, verb):
+            raise TzooError(f"{self.run.path}: a {self.recipe.name} run cannot act in an environment; "
+                            f"`{verb}` needs a control run (recipe dt)")
+        return self.recipe
 
     def _verb(self, verb: str) -> Recipe:
         if verb not in self.recipe.verbs:
