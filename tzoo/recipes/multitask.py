@@ -132,6 +132,7 @@ class MultitaskRecipe(RecipeBase):
     name = "multitask"
     summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
     verbs = ("sample", "predict", "eval")
+    hub_task = "any-to-any"  # its modalities are its tasks' (the model card asks each)
     unused_parameters = True  # a step trains one task: the other heads get no gradient
 
     def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,

@@ -1,0 +1,142 @@
+"""Model cards and the Hugging Face Hub: every finished run writes README.md in the model-card format,
+`tzoo push` uploads the folder, `tzoo.load("hf://owner/name")` opens it (network calls replaced)."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from huggingface_hub import HfApi, metadata_load
+
+import tzoo
+import tzoo.hub
+from tests.conftest import TINY, run_cli
+from tzoo.cli import main
+from tzoo.errors import TzooError
+from tzoo.recipes.card import hub_datasets, write_card
+from tzoo.recipes.rundir import RunDir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, corpus_text) -> Path:
+    """One tiny finished char-lm run."""
+    root = tmp_path_factory.mktemp("hub")
+    (root / "corpus.txt").write_text(corpus_text, encoding="utf-8")
+    out = root / "run"
+    assert main(["train", "char-lm", "--out", str(out), f"--data.path={root / 'corpus.txt'}",
+                 "--loop.max_steps=4", *TINY]) == 0
+    return out
+
+
+def front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_a_finished_run_writes_a_model_card(run):
+    meta = metadata_load(run / "README.md")
+    assert meta == front_matter(run / "README.md")  # valid YAML front matter, read the Hub's way
+    assert meta["library_name"] == "tzoo"
+    assert {"tzoo", "char-lm", "text"} <= set(meta["tags"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    [result] = meta["model-index"][0]["results"]
+    assert result["task"]["type"] == "text-generation"
+    assert [(m["type"], m["value"]) for m in result["metrics"]] == [("val_bpc", metrics["val_bpc"])]
+    body = (run / "README.md").read_text()
+    assert "tzoo train --config config.json" in body and "--loop.max_steps=4" in body
+    assert "![loss](loss.png)" in body and 'tzoo.load("hf://' in body
+
+
+def test_the_card_s_command_rebuilds_the_config(run):
+    """The `tzoo train RECIPE --key=value ...` line in the card gives the run's exact config."""
+    from tzoo.config import apply_overrides, parse_override_args, to_dict
+    from tzoo.recipes import get_recipe
+
+    line = next(x for x in (run / "README.md").read_text().splitlines() if x.startswith("tzoo train char-lm"))
+    words = line.split()
+    assert words[-2:] == ["--out", "runs/again"]
+    cfg = apply_overrides(get_recipe("char-lm").default(), parse_override_args(words[3:-2]))
+    assert to_dict(cfg) == json.loads((run / "config.json").read_text())["config"]
+
+
+def test_hub_datasets_come_from_the_config():
+    assert hub_datasets({"data": {"dir": None, "hub_id": "uoft-cs/cifar10"}}) == ["uoft-cs/cifar10"]
+    assert hub_datasets({"data": {"dir": "/my/images", "hub_id": "uoft-cs/cifar10"}}) == []
+    both = {"data": {"mnist_dir": None, "hub_id": "ylecun/mnist", "fsdd_dir": "/x"}}
+    assert hub_datasets(both) == ["ylecun/mnist"]
+    assert hub_datasets({"data": {"mnist_dir": "/m", "hub_id": "ylecun/mnist"}}) == []
+
+
+def test_push_uploads_the_run_without_its_state(run, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(run, folder)
+    assert (folder / "state").is_dir()
+    calls = {}
+
+    def create_repo(self, repo_id, **kw):
+        calls["create"] = (repo_id, kw)
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kw):
+        calls["upload"] = kw
+        from huggingface_hub.utils import filter_repo_objects
+        root = Path(kw["folder_path"])
+        files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+        calls["files"] = set(filter_repo_objects(files, allow_patterns=kw.get("allow_patterns"),
+                                                 ignore_patterns=kw.get("ignore_patterns")))
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    code, out, err = run_cli(capsys, "push", folder, "me/tiny-lm", "--private")
+    assert code == 0, err
+    assert calls["create"] == ("me/tiny-lm", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls["upload"]["repo_id"] == "me/tiny-lm" and Path(calls["upload"]["folder_path"]) == folder
+    assert {"README.md", "config.json", "model.safetensors", "metrics.json", "vocab.json", "loss.png"} <= calls["files"]
+    assert not any(f.startswith("state/") for f in calls["files"])
+    assert 'tzoo.load("hf://me/tiny-lm")' in (folder / "README.md").read_text()  # the card names its repo
+    assert metadata_load(folder / "README.md")["model-index"][0]["name"] == "tiny-lm"
+
+    assert run_cli(capsys, "push", folder, "me/tiny-lm", "--with-state")[0] == 0
+    assert any(f.startswith("state/") for f in calls["files"])
+
+
+def test_push_refuses_bad_input(run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "push", tmp_path, "me/x")
+    assert code == 2 and "not a tzoo run directory" in err
+    code, _, err = run_cli(capsys, "push", run, "not a repo")
+    assert code == 2 and "OWNER/NAME" in err
+
+
+def test_load_hf_uses_snapshot_download(run, monkeypatch):
+    asked = {}
+
+    def snapshot_download(repo_id, **kw):
+        asked.update(repo_id=repo_id, **kw)
+        return str(run)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
+    lm = tzoo.load("hf://me/tiny-lm@v1")
+    assert asked["repo_id"] == "me/tiny-lm" and asked["revision"] == "v1"
+    local = tzoo.load(run)
+    assert lm.generate("the", max_new_tokens=8, seed=0) == local.generate("the", max_new_tokens=8, seed=0)
+
+
+def test_load_hf_offline_and_not_cached_is_one_line(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(TzooError, match="hf://me/absent.*not in the local Hugging Face cache") as e:
+        tzoo.load("hf://me/absent")
+    assert "\n" not in str(e.value)
+    with pytest.raises(TzooError, match="OWNER/NAME"):
+        tzoo.load("hf://just-a-name")
+
+
+def test_write_card_needs_a_finished_run(run, tmp_path):
+    folder = tmp_path / "unfinished"
+    folder.mkdir()
+    shutil.copy(run / "config.json", folder / "config.json")
+    with pytest.raises(TzooError, match="metrics.json"):
+        write_card(RunDir(folder))
