@@ -140,3 +140,34 @@ def test_write_card_needs_a_finished_run(run, tmp_path):
     shutil.copy(run / "config.json", folder / "config.json")
     with pytest.raises(TzooError, match="metrics.json"):
         write_card(RunDir(folder))
+
+
+def test_the_card_of_a_fit_run_points_at_load_into(tmp_path):
+    from tzoo.recipes.custom import CustomConfig
+
+    run = RunDir(tmp_path / "mine")
+    run.save_config("custom", CustomConfig())
+    run.save_metrics({"recipe": "custom", "step": 3, "val_loss": 0.5, "params": 10})
+    body = write_card(run).read_text()
+    assert metadata_load(run / "README.md")["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.5
+    assert "tzoo.load_into(model, FOLDER)" in body and "tzoo train" not in body
+
+
+def test_a_multitask_card_reports_each_task_under_its_own_data(tmp_path):
+    from tzoo.config import apply_overrides
+    from tzoo.recipes import get_recipe
+
+    cfg = apply_overrides(get_recipe("multitask").default(), {"tasks.names": "char-lm,vit-cifar10"})
+    run = RunDir(tmp_path / "joint")
+    run.save_config("multitask", cfg)
+    run.save_metrics({"recipe": "multitask", "val_loss": 1.5, "char-lm/val_bpc": 2.0, "vit-cifar10/test_acc": 0.5})
+    write_card(run)
+    meta = metadata_load(run / "README.md")
+    assert {"text", "image", "multitask"} <= set(meta["tags"]) and meta["datasets"] == ["uoft-cs/cifar10"]
+    got = {r["metrics"][0]["type"]: (r["task"]["type"], r["dataset"]["name"], r["metrics"][0]["value"])
+           for r in meta["model-index"][0]["results"]}
+    assert got == {"val_loss": ("any-to-any", "char-lm+vit-cifar10", 1.5),
+                   "char-lm/val_bpc": ("text-generation", "char-lm data", 2.0),
+                   "vit-cifar10/test_acc": ("image-classification", "uoft-cs/cifar10", 0.5)}
+    assert get_recipe("multitask").headline == ("val_loss", False)
+    assert "tzoo train multitask --tasks.names=char-lm,vit-cifar10 --out" in (run / "README.md").read_text()

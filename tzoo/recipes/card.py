@@ -5,6 +5,7 @@ uploaded to the Hub as it is, and rewritten by `tzoo push` to name the repositor
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -63,6 +64,15 @@ def hub_datasets(config: dict) -> list[str]:
     return out
 
 
+def used_config(config: dict) -> dict:
+    """The part of a config the run used: for a run of several tasks, only its tasks' sections
+    (a multitask config holds every possible member's section)."""
+    members = (config.get("tasks") or {}).get("names") or ()
+    if not members:
+        return config
+    return {m.replace("-", "_"): config.get(m.replace("-", "_")) or {} for m in members}
+
+
 def headlines(recipe: Any, config: dict) -> list[tuple[str, bool]]:
     """(metrics.json key, higher is better) of the figures that sum the run up: the recipe's
     headline and, for a run of several tasks, each task's own headline (`task/metric`)."""
@@ -93,7 +103,7 @@ def rerun_command(recipe: Any, name: str, config: dict) -> str:
     mine = _flat(config)
     best: Optional[tuple[int, str, list[str]]] = None
     for preset, make in recipe.presets.items():
-        base = _flat(to_dict(make()))
+        base = _flat(json.loads(json.dumps(to_dict(make()))))  # tuples as config.json has them: lists
         diff = [f"--{k}={_show(v)}" for k, v in mine.items() if k in base and base[k] != v]
         if best is None or len(diff) < best[0]:
             best = (len(diff), preset, diff)
@@ -118,12 +128,15 @@ def _split(key: str) -> str:
     return "test" if last.startswith("test_") else "validation" if last.startswith("val_") else "evaluation"
 
 
-def _usage(recipe: Any, source: str) -> str:
+def _usage(recipe: Any, source: str, tasks: tuple[str, ...] = ()) -> str:
     verbs = tuple(getattr(recipe, "verbs", ()))
     if recipe is None or getattr(recipe, "name", "") == "custom":
         return ("This run was trained from parts built in Python (`tzoo.fit`): build the same model and load its "
                 "weights with `tzoo.load_into(model, FOLDER)`.")
-    lines = ["```python", "import tzoo", "", f'model = tzoo.load("{source}")  # or the path of a local copy']
+    pick = f', task="{tasks[0]}"' if tasks else ""
+    lines = ["```python", "import tzoo", "", f'model = tzoo.load("{source}"{pick})  # or the path of a local copy']
+    if tasks:
+        lines.append(f"# task: one of {', '.join(tasks)} (the verbs below are that task's)")
     if "sample" in verbs:
         lines.append('print(model.generate("ROMEO:", max_new_tokens=200))')
     if "predict" in verbs:
@@ -134,6 +147,25 @@ def _usage(recipe: Any, source: str) -> str:
     return "\n".join(lines)
 
 
+def _result(recipe: Any, name: str, config: dict, key: str, value: float) -> EvalResult:
+    """One model-index entry; `task/metric` (a run of several tasks) is reported under that task's
+    own Hugging Face task type and data."""
+    if "/" in key:
+        name = key.split("/", 1)[0]
+        recipe, config = _recipe(name), config.get(name.replace("-", "_")) or {}
+    members = (config.get("tasks") or {}).get("names") or ()
+    datasets = hub_datasets(config)
+    local = next(iter(data_sources(config).values()), None)
+    if members:  # the joint figure of several tasks: their data together (their sections: used_config)
+        dataset, kind = "+".join(members), "mixed"
+    else:
+        dataset = datasets[0] if datasets else Path(str(local)).name if local is not None else f"{name} data"
+        kind = dataset if datasets else "local"
+    return EvalResult(task_type=getattr(recipe, "hub_task", "other"), dataset_type=kind,
+                      dataset_name=dataset, dataset_split=_split(key), metric_type=key, metric_name=key,
+                      metric_value=value)
+
+
 def render(run: RunDir, repo_id: Optional[str] = None) -> ModelCard:
     """The model card of a finished run (its config.json and metrics.json)."""
     saved = read_json(run / CONFIG, "run config")
@@ -142,12 +174,8 @@ def render(run: RunDir, repo_id: Optional[str] = None) -> ModelCard:
         raise TzooError(f"{run / METRICS}: missing; a model card needs a finished run (`tzoo train` writes it at the end)")
     metrics = read_json(run / METRICS, "run metrics")
     recipe = _recipe(name)
-    datasets = hub_datasets(config)
-    local = next(iter(data_sources(config).values()), None)
-    dataset = datasets[0] if datasets else Path(str(local)).name if local is not None else f"{name} data"
-    results = [EvalResult(task_type=getattr(recipe, "hub_task", "other"), dataset_type=dataset if datasets else "local",
-                          dataset_name=dataset, dataset_split=_split(key), metric_type=key,
-                          metric_name=key, metric_value=metrics[key])
+    datasets = hub_datasets(used_config(config))
+    results = [_result(recipe, name, config, key, metrics[key])
                for key, _ in headlines(recipe, config) if isinstance(metrics.get(key), (int, float))]
     model_name = repo_id.split("/")[-1] if repo_id else run.path.resolve().name
     data = ModelCardData(library_name="tzoo", tags=["tzoo", name, *modalities(recipe, config)],
@@ -156,7 +184,7 @@ def render(run: RunDir, repo_id: Optional[str] = None) -> ModelCard:
 
 
 def _body(run: RunDir, recipe: Any, name: str, config: dict, metrics: dict, repo_id: Optional[str]) -> dict[str, str]:
-    sources = data_sources(config)
+    sources = data_sources(used_config(config))
     trained_on = "; ".join(f"`{k}` = `{v}`" for k, v in sources.items()) or "the recipe's default data"
     figures = [f"| `{key}` | {metrics[key]:.4g} | {'higher' if higher else 'lower'} is better |"
                for key, higher in headlines(recipe, config) if isinstance(metrics.get(key), (int, float))]
@@ -171,7 +199,7 @@ def _body(run: RunDir, recipe: Any, name: str, config: dict, metrics: dict, repo
         "figures": "\n".join(["| metric | value | |", "|---|---|---|", *figures]) if figures else "(none recorded)",
         "plots": "\n".join(f"![{Path(p).stem}]({p})" for p in pngs) or "(none)",
         "command": rerun_command(recipe, name, config),
-        "usage": _usage(recipe, f"hf://{repo_id or HUB_PLACEHOLDER}"),
+        "usage": _usage(recipe, f"hf://{repo_id or HUB_PLACEHOLDER}", tuple((config.get("tasks") or {}).get("names") or ())),
     }
 
 
@@ -198,13 +226,15 @@ All final figures are in `metrics.json`; one line per evaluation in `log.jsonl`.
 
 ## Train it again
 
-The resolved configuration is in `config.json`; this rebuilds it exactly:
+{% if command %}The resolved configuration is in `config.json`; either command rebuilds it exactly:
 
 ```bash
 tzoo train --config config.json --out runs/again
-{% if command %}{{ command }} --out runs/again
-{% endif %}```
-
+{{ command }} --out runs/again
+```
+{% else %}The loop and optimizer settings are in `config.json`; the model and data were built in Python
+(`tzoo.fit`), so rerun that code.
+{% endif %}
 ## Use it
 
 {{ usage }}
@@ -217,4 +247,4 @@ def write_card(run: RunDir, repo_id: Optional[str] = None) -> Path:
     return write_text(run / CARD, str(card) + "\n")
 
 
-__all__ = ["CARD", "data_sources", "headlines", "hub_datasets", "render", "rerun_command", "write_card"]
+__all__ = ["CARD", "data_sources", "headlines", "hub_datasets", "render", "rerun_command", "used_config", "write_card"]
