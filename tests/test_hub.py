@@ -171,3 +171,19 @@ def test_a_multitask_card_reports_each_task_under_its_own_data(tmp_path):
                    "vit-cifar10/test_acc": ("image-classification", "uoft-cs/cifar10", 0.5)}
     assert get_recipe("multitask").headline == ("val_loss", False)
     assert "tzoo train multitask --tasks.names=char-lm,vit-cifar10 --out" in (run / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["char-lm", "bpe-lm", "vit-cifar10", "audio-fsdd", "dt", "av-digits"])
+def test_every_recipe_s_card_carries_its_headline(tmp_path, name):
+    from tzoo.recipes import get_recipe
+
+    recipe = get_recipe(name)
+    run = RunDir(tmp_path / name)
+    run.save_config(name, recipe.default())
+    metric = recipe.headline[0]
+    run.save_metrics({"recipe": name, metric: 0.25, "val_loss": float("nan")})
+    meta = metadata_load(write_card(run))
+    assert meta["tags"] == ["tzoo", name, *recipe.modalities] and recipe.modalities
+    [result] = meta["model-index"][0]["results"]
+    assert result["task"]["type"] == recipe.hub_task != "other"
+    assert result["metrics"] == [{"type": metric, "value": 0.25, "name": metric}]

@@ -6,6 +6,7 @@ uploaded to the Hub as it is, and rewritten by `tzoo push` to name the repositor
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -147,6 +148,16 @@ def _usage(recipe: Any, source: str, tasks: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
+def _source_name(key: str, value: Any) -> str:
+    """A data source as the card names it: a file or folder by its name (not the trainer's path)."""
+    return Path(str(value)).name if key.rsplit(".", 1)[-1] in ("path", "dir") or key.endswith("_dir") else str(value)
+
+
+def _figure(metrics: dict, key: str) -> bool:
+    value = metrics.get(key)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _result(recipe: Any, name: str, config: dict, key: str, value: float) -> EvalResult:
     """One model-index entry; `task/metric` (a run of several tasks) is reported under that task's
     own Hugging Face task type and data."""
@@ -155,11 +166,11 @@ def _result(recipe: Any, name: str, config: dict, key: str, value: float) -> Eva
         recipe, config = _recipe(name), config.get(name.replace("-", "_")) or {}
     members = (config.get("tasks") or {}).get("names") or ()
     datasets = hub_datasets(config)
-    local = next(iter(data_sources(config).values()), None)
+    local = next(iter(data_sources(config).items()), None)
     if members:  # the joint figure of several tasks: their data together (their sections: used_config)
         dataset, kind = "+".join(members), "mixed"
     else:
-        dataset = datasets[0] if datasets else Path(str(local)).name if local is not None else f"{name} data"
+        dataset = datasets[0] if datasets else _source_name(*local) if local is not None else f"{name} data"
         kind = dataset if datasets else "local"
     return EvalResult(task_type=getattr(recipe, "hub_task", "other"), dataset_type=kind,
                       dataset_name=dataset, dataset_split=_split(key), metric_type=key, metric_name=key,
@@ -176,7 +187,7 @@ def render(run: RunDir, repo_id: Optional[str] = None) -> ModelCard:
     recipe = _recipe(name)
     datasets = hub_datasets(used_config(config))
     results = [_result(recipe, name, config, key, metrics[key])
-               for key, _ in headlines(recipe, config) if isinstance(metrics.get(key), (int, float))]
+               for key, _ in headlines(recipe, config) if _figure(metrics, key)]
     model_name = repo_id.split("/")[-1] if repo_id else run.path.resolve().name
     data = ModelCardData(library_name="tzoo", tags=["tzoo", name, *modalities(recipe, config)],
                          datasets=datasets or None, model_name=model_name, eval_results=results or None)
@@ -187,7 +198,7 @@ def _body(run: RunDir, recipe: Any, name: str, config: dict, metrics: dict, repo
     sources = data_sources(used_config(config))
     trained_on = "; ".join(f"`{k}` = `{v}`" for k, v in sources.items()) or "the recipe's default data"
     figures = [f"| `{key}` | {metrics[key]:.4g} | {'higher' if higher else 'lower'} is better |"
-               for key, higher in headlines(recipe, config) if isinstance(metrics.get(key), (int, float))]
+               for key, higher in headlines(recipe, config) if _figure(metrics, key)]
     pngs = sorted(p.relative_to(run.path).as_posix() for p in run.path.rglob("*.png") if "state" not in p.parts)
     return {
         "title": repo_id or run.path.resolve().name,
