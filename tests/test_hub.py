@@ -9,7 +9,6 @@ import yaml
 from huggingface_hub import HfApi, metadata_load
 
 import tzoo
-import tzoo.hub
 from tests.conftest import TINY, run_cli
 from tzoo.cli import main
 from tzoo.errors import TzooError
