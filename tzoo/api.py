@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 
 from .config import from_dict
 from .errors import TzooError
+from .hub import resolve_run
 from .recipes import get_recipe
 from .recipes.base import Loaded, Recipe
 from .recipes.rundir import CONFIG, RunDir
@@ -24,8 +25,9 @@ from .tasks import TzooModel
 
 
 def open_run(path: str | Path) -> tuple[Recipe, Any, RunDir]:
-    """(recipe, config, run) of an existing run directory (finished or not)."""
-    run = RunDir.open(path)
+    """(recipe, config, run) of an existing run directory (finished or not); `hf://owner/name`
+    opens a model uploaded with `tzoo push` (downloaded once into the Hugging Face cache)."""
+    run = RunDir.open(resolve_run(path))
     name, data = run.load_config()
     if name == "custom":
         raise TzooError(f"{run.path}: trained from parts built in Python (tzoo.fit); build the model the same "
@@ -102,7 +104,8 @@ class Trained:
 
 
 def load(path: str | Path, task: Optional[str] = None) -> Trained:
-    """Open a run directory (finished or not) with its weights, ready to generate / predict / evaluate.
+    """Open a run directory (finished or not), or a Hub model `hf://owner/name[@revision]`, with its
+    weights, ready to generate / predict / evaluate.
 
     `task` picks one task of a multitask run (its recipe's verbs, on the joint model); a
     single-task run accepts only its own recipe's name.

@@ -157,6 +157,8 @@ class AudioRecipe(RecipeBase):
     name = "audio-fsdd"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("audio",)
+    hub_task = "audio-classification"
     summary = "spoken-digit recognition on the Free Spoken Digit Dataset (log-mel slices, 8 kHz)"
     verbs = ("predict", "eval")
     obsolete = ("eval_clips",)

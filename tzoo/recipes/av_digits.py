@@ -255,6 +255,8 @@ class AvDigitsRecipe(RecipeBase):
     name = "av-digits"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("image", "audio", "text")
+    hub_task = "any-to-any"
     summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)"
     verbs = ("predict", "eval")
 

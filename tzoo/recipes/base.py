@@ -233,6 +233,8 @@ class RecipeBase:
     verbs: tuple[str, ...] = ()
     obsolete: tuple[str, ...] = ()  # config keys of older run directories, ignored when loading them
     headline: tuple[str, bool] = ("val_loss", False)  # (metrics.json key, higher is better) that sums a run up
+    modalities: tuple[str, ...] = ()  # what the model reads ("text", "image", "audio", "control"): model-card tags
+    hub_task: str = "other"  # the Hugging Face task type its model card reports results under
 
     def __init__(self, presets: dict[str, Callable[[], Any]]) -> None:
         self.presets = presets

@@ -63,7 +63,11 @@ class DTDataConfig:
 
 @dataclass
 class DTTaskConfig:
-    """kind: "dt" (return-conditioned, three tokens a step) or "bc" (behaviour cloning, state and action)."""
+    """What the model is trained to do.
+
+    Attributes:
+        kind: "dt" (return-conditioned, three tokens a step) or "bc" (behaviour cloning, state and action).
+    """
 
     kind: Literal["dt", "bc"] = "dt"
 
@@ -316,6 +320,8 @@ class DecisionTransformerRecipe(RecipeBase):
     name = "dt"
     task = TASK
     headline = ("normalized_score", True)
+    modalities = ("control",)
+    hub_task = "reinforcement-learning"
     summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
     verbs = ("eval",)
 

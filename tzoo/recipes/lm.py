@@ -54,7 +54,14 @@ class TextDataConfig:
 
 @dataclass
 class SampleConfig:
-    """Text printed after training (and the defaults of `tzoo sample`)."""
+    """Text printed after training (and the defaults of `tzoo sample`).
+
+    Attributes:
+        prompt: the text generation starts from.
+        max_new_tokens: tokens generated.
+        temperature: softmax temperature (0 = always the most likely token).
+        top_k: sample among the k most likely tokens only (0 = all).
+    """
 
     prompt: str = "\n"
     max_new_tokens: int = 500
@@ -68,7 +75,11 @@ class SampleConfig:
 
 @dataclass
 class LMConfig:
-    """A language-model recipe: data, backbone, loop, optimizer, sampling."""
+    """A language-model recipe: data, backbone, loop, optimizer, sampling.
+
+    Attributes:
+        tie_embeddings: the output layer reuses the token embedding matrix (fewer parameters).
+    """
 
     data: TextDataConfig = field(default_factory=TextDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -185,6 +196,8 @@ class LanguageModelRecipe(RecipeBase):
     task = TASK
     verbs = ("sample", "eval")
     headline = ("val_bpc", False)
+    modalities = ("text",)
+    hub_task = "text-generation"
 
     def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
         super().__init__(presets)

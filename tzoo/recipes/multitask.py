@@ -168,6 +168,7 @@ class MultitaskRecipe(RecipeBase):
     name = "multitask"
     summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
     verbs = ("sample", "predict", "eval")
+    hub_task = "any-to-any"  # its modalities are its tasks' (the model card asks each)
     unused_parameters = True  # a step trains one task: the other heads get no gradient
     # a section's keys that the joint run rules: older runs may hold any value there, loading drops them
     obsolete = tuple(f"{section(n)}.{key}" for n in MEMBERS for key in

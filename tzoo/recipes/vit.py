@@ -171,6 +171,8 @@ class VitRecipe(RecipeBase):
     name = "vit-cifar10"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("image",)
+    hub_task = "image-classification"
     summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
     verbs = ("predict", "eval")
     obsolete = ("eval_images",)
