@@ -96,7 +96,7 @@ class MultitaskConfig:
 
     def validate(self) -> None:
         for name in MEMBERS:
-            joint_key = ruled_key(getattr(self, section(name)), MEMBERS[name].default())
+            joint_key = ruled_key(getattr(self, section(name)), get_recipe(name).default())
             if joint_key is not None:
                 raise ValueError(f"{section(name)}.{joint_key}: the joint --{joint_key} rules every task of a "
                                  f"multitask run; set --{joint_key} instead")
