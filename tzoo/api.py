@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import torch
+
 from .config import from_dict
 from .errors import TzooError
 from .recipes import get_recipe
@@ -49,6 +51,11 @@ class Trained:
         return self.loaded.artefacts
 
     @property
+    def device(self) -> torch.device:
+        """Where the model is (and the verbs run)."""
+        return self.loaded.device
+
+    @property
     def verbs(self) -> tuple[str, ...]:
         return tuple(self.recipe.verbs)
 
@@ -74,12 +81,27 @@ class Trained:
         return self.recipe
 
 
-def load(path: str | Path, task: Optional[str] = None) -> Trained:
+def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """`device`, or by default cuda when available, else the CPU (one-line error for a bad name)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TzooError(f"device={device!r}: not a torch device; give e.g. 'cpu', 'cuda' or 'cuda:1'") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise TzooError(f"device={device!r}: no CUDA GPU is available here; use device='cpu'")
+    return chosen
+
+
+def load(path: str | Path, task: Optional[str] = None, device: Optional[str | torch.device] = None) -> Trained:
     """Open a run directory (finished or not) with its weights, ready to generate / predict / evaluate.
 
     `task` picks one task of a multitask run (its recipe's verbs, on the joint model); a
-    single-task run accepts only its own recipe's name.
+    single-task run accepts only its own recipe's name. The model goes to `device` (default: cuda
+    when available, else the CPU) and every verb runs there.
     """
+    where = pick_device(device)
     recipe, cfg, run = open_run(path)
     select = getattr(recipe, "select", None)
     if select is None and task is not None and task != recipe.name:
@@ -87,6 +109,7 @@ def load(path: str | Path, task: Optional[str] = None) -> Trained:
     if select is not None and task is not None and task not in cfg.tasks.names:
         raise recipe.no_task(run, cfg, task)  # before loading any weights
     loaded = recipe.load(cfg, run)
+    loaded.model.to(where)
     if select is None or task is None:
         return Trained(recipe, cfg, run, loaded)
     recipe, cfg, loaded = select(loaded, cfg, task)

@@ -312,6 +312,7 @@ class DecisionTransformerRecipe(RecipeBase):
     headline = ("normalized_score", True)
     summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
     verbs = ("eval",)
+    eval_keys = ("eval.",)
 
     def task_parts(self, cfg: DTConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -336,10 +337,7 @@ class DecisionTransformerRecipe(RecipeBase):
         the achieved-vs-target PNG goes to the run directory as eval_returns.png."""
         from ..config import apply_overrides
 
-        extra = sorted(k for k in overrides if not k.startswith("eval."))
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --eval.* keys, not --{extra[0]}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, self.eval_overrides(overrides))
         stats = loaded.artefacts["stats"]
         scores = online_scores(loaded.model, loaded.task, cfg, stats, env_maker(stats["dataset"], stats), cfg.eval)
         if loaded.run is not None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
@@ -133,8 +131,7 @@ class MultitaskRecipe(RecipeBase):
     verbs = ("sample", "predict", "eval")
     unused_parameters = True  # a step trains one task: the other heads get no gradient
 
-    def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: MultitaskConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         heads, tasks = {}, {}
         for name in cfg.tasks.names:
             sub = task_run(run, name)
