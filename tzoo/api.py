@@ -60,12 +60,15 @@ class Trained:
         return tuple(self.recipe.verbs)
 
     def generate(self, prompt: Optional[str] = None, **options: Any) -> str:
-        """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache."""
+        """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache
+        (None or left out: the run's `sample` settings); an unknown option is a one-line TzooError."""
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
     def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
-        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]});
-        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}."""
+        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]}, options
+        top_k, and for images resize=True: another size is resized, with a note on stderr; False refuses it);
+        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}.
+        Every recipe takes `(inputs, **options)`; an option it does not know is a one-line TzooError."""
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
         return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)

@@ -110,6 +110,7 @@ def test_predict_options_and_the_model_device(trained, tmp_path, capsys):
     code, stdout, err = run_cli(capsys, "predict", out, wav, "--top-k", "5")
     assert code == 0 and len(stdout.strip().splitlines()) == 6, err  # the file, then its top 5 digits
     top = tzoo.load(out, device="cpu").predict([wav], top_k=10)[0]["top"]
+    assert_clean_error(*run_cli(capsys, "predict", out, wav, "--top-k", "0"), "--top-k=0", "at least 1")
     assert sorted(d for d, _ in top) == list("0123456789") and sum(p for _, p in top) == pytest.approx(1, abs=1e-5)
     meta = tzoo.load(out, device="meta")
     assert_runs_on_the_model_device(meta, "predict", [wav])

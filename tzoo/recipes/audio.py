@@ -12,7 +12,6 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from ..backbone import BackboneConfig
-from ..errors import TzooError
 from ..modalities.clips import ClipBatches, WaveAugment, eval_batches, pad_batch
 from ..modalities.fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
 from ..modalities.streams import Stream, step_generator
@@ -161,7 +160,7 @@ class AudioRecipe(RecipeBase):
     summary = "spoken-digit recognition on the Free Spoken Digit Dataset (log-mel slices, 8 kHz)"
     verbs = ("predict", "eval")
     obsolete = ("eval_clips",)
-    options = {"predict": {"top_k": 3}}
+    option_defaults = {"predict": {"top_k": 3}}
     eval_keys = ("data.dir",)
 
     def task_parts(self, cfg: AudioConfig, run: RunDir, is_main: bool,

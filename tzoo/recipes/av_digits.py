@@ -257,7 +257,7 @@ class AvDigitsRecipe(RecipeBase):
     headline = ("test_acc", True)
     summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)"
     verbs = ("predict", "eval")
-    options = {"predict": {"image": None, "audio": None, "prompt": None, "resize": True}}
+    option_defaults = {"predict": {"image": None, "audio": None, "prompt": None, "resize": True}}
     eval_keys = ("data.test_examples",)
 
     def task_parts(self, cfg: AvConfig, run: RunDir, is_main: bool,

@@ -216,7 +216,7 @@ class RecipeBase:
     verbs: tuple[str, ...] = ()
     obsolete: tuple[str, ...] = ()  # config keys of older run directories, ignored when loading them
     headline: tuple[str, bool] = ("val_loss", False)  # (metrics.json key, higher is better) that sums a run up
-    options: dict[str, dict[str, Any]] = {}  # verb -> {option: default} its `sample` / `predict` take
+    option_defaults: dict[str, dict[str, Any]] = {}  # verb -> {option: default value} of its `sample` / `predict`
     eval_keys: tuple[str, ...] = ()  # the overrides `evaluate` takes; a key ending in "." admits a whole section
 
     def __init__(self, presets: dict[str, Callable[[], Any]]) -> None:
@@ -253,7 +253,7 @@ class RecipeBase:
     def verb_options(self, verb: str, given: Mapping[str, Any]) -> dict[str, Any]:
         """The options of `verb`: its defaults updated with those `given` (None keeps the default);
         an option the verb does not take is a one-line error listing those it does."""
-        known = self.options.get(verb, {})
+        known = self.option_defaults.get(verb, {})
         unknown = sorted(set(given) - set(known))
         if unknown:
             takes = ", ".join(known) or "none"

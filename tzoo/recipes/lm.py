@@ -185,7 +185,7 @@ class LanguageModelRecipe(RecipeBase):
     task = TASK
     verbs = ("sample", "eval")
     headline = ("val_bpc", False)
-    options = {"sample": {"max_new_tokens": None, "temperature": None, "top_k": None, "seed": 0, "use_cache": True}}
+    option_defaults = {"sample": {"max_new_tokens": None, "temperature": None, "top_k": None, "seed": 0, "use_cache": True}}
     eval_keys = ("data.path",)
 
     def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:

@@ -175,7 +175,7 @@ class VitRecipe(RecipeBase):
     summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
     verbs = ("predict", "eval")
     obsolete = ("eval_images",)
-    options = {"predict": {"top_k": 5, "resize": True}}
+    option_defaults = {"predict": {"top_k": 5, "resize": True}}
     eval_keys = ("data.dir",)
 
     def _splits(self, cfg: VitConfig, is_main: bool, barrier: Callable[[], None]) -> tuple[ImageSplit, ImageSplit]:
