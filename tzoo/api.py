@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import torch
+
 from .config import from_dict
 from .errors import TzooError
 from .hub import resolve_run
@@ -59,16 +61,24 @@ class Trained:
         return self.loaded.artefacts
 
     @property
+    def device(self) -> torch.device:
+        """Where the model is (and the verbs run)."""
+        return self.loaded.device
+
+    @property
     def verbs(self) -> tuple[str, ...]:
         return tuple(self.recipe.verbs)
 
     def generate(self, prompt: Optional[str] = None, **options: Any) -> str:
-        """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache."""
+        """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache
+        (None or left out: the run's `sample` settings); an unknown option is a one-line TzooError."""
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
     def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
-        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]});
-        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}."""
+        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]}, options
+        top_k, and for images resize=True: another size is resized, with a note on stderr; False refuses it);
+        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}.
+        Every recipe takes `(inputs, **options)`; an option it does not know is a one-line TzooError."""
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
         return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)
@@ -103,13 +113,28 @@ class Trained:
         return self.recipe
 
 
-def load(path: str | Path, task: Optional[str] = None) -> Trained:
+def pick_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """`device`, or by default cuda when available, else the CPU (one-line error for a bad name)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TzooError(f"device={device!r}: not a torch device; give e.g. 'cpu', 'cuda' or 'cuda:1'") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise TzooError(f"device={device!r}: no CUDA GPU is available here; use device='cpu'")
+    return chosen
+
+
+def load(path: str | Path, task: Optional[str] = None, device: Optional[str | torch.device] = None) -> Trained:
     """Open a run directory (finished or not), or a Hub model `hf://owner/name[@revision]`, with its
     weights, ready to generate / predict / evaluate.
 
     `task` picks one task of a multitask run (its recipe's verbs, on the joint model); a
-    single-task run accepts only its own recipe's name.
+    single-task run accepts only its own recipe's name. The model goes to `device` (default: cuda
+    when available, else the CPU) and every verb runs there.
     """
+    where = pick_device(device)
     recipe, cfg, run = open_run(path)
     select = getattr(recipe, "select", None)
     if select is None and task is not None and task != recipe.name:
@@ -117,6 +142,7 @@ def load(path: str | Path, task: Optional[str] = None) -> Trained:
     if select is not None and task is not None and task not in cfg.tasks.names:
         raise recipe.no_task(run, cfg, task)  # before loading any weights
     loaded = recipe.load(cfg, run)
+    loaded.model.to(where)
     if select is None or task is None:
         return Trained(recipe, cfg, run, loaded)
     recipe, cfg, loaded = select(loaded, cfg, task)

@@ -168,7 +168,7 @@ def cmd_sample(args: Sequence[str]) -> int:
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step")
     p.add_argument("--task", help=TASK_HELP)
     ns = p.parse_args(args)
-    trained = _load_for(ns.run, "sample", "use tzoo predict or tzoo eval", ns.task)
+    trained = _load_for(ns.run, "sample", ns.task)
     print(trained.generate(ns.prompt, max_new_tokens=ns.max_new_tokens, temperature=ns.temperature,
                            top_k=ns.top_k, seed=ns.seed, use_cache=not ns.no_cache))
     return 0
@@ -192,24 +192,29 @@ def cmd_eval(args: Sequence[str]) -> int:
         _eval_parser().error("give the run directory first: tzoo eval DIR [--section.key=value ...]")
     overrides = parse_override_args(args[1:])
     task = overrides.pop("task", None)
-    print(json.dumps(_load_for(args[0], "eval", "", task).evaluate(overrides)))
+    print(json.dumps(_load_for(args[0], "eval", task).evaluate(overrides)))
     return 0
 
 
 def cmd_predict(args: Sequence[str]) -> int:
     p = ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of "
-                                "image / audio files, or an answer from --image/--audio/--prompt (av-digits).")
+                                "image / audio files, or an answer from --image/--audio/--prompt (av-digits). An image "
+                                "of another size than the model's is resized, with a note on stderr (--no-resize refuses it).")
     p.add_argument("run", metavar="DIR")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--image", help="an image file (recipes that mix inputs)")
     p.add_argument("--audio", help="a WAV file (recipes that mix inputs)")
     p.add_argument("--prompt", help="a text question (recipes that mix inputs)")
+    p.add_argument("--top-k", type=int, help="how many classes to list per file (classifiers)")
+    p.add_argument("--no-resize", dest="resize", action="store_false", default=None,
+                   help="refuse an image whose size is not the model's (by default it is resized, with a note)")
     p.add_argument("--task", help=TASK_HELP)
     ns = p.parse_intermixed_args(args)  # `predict DIR --task NAME FILE` as well as `predict DIR FILE --task NAME`
-    options = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
-    if not ns.files and not options:
+    inputs = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
+    if not ns.files and not inputs:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
-    results = _load_for(ns.run, "predict", "", ns.task).predict(ns.files, **options)
+    options = {**inputs, **{k: v for k, v in (("top_k", ns.top_k), ("resize", ns.resize)) if v is not None}}
+    results = _load_for(ns.run, "predict", ns.task).predict(ns.files, **options)
     if results and "answer" in results[0]:
         for r in results:
             print(r["answer"])
@@ -221,15 +226,15 @@ def cmd_predict(args: Sequence[str]) -> int:
 TASK_HELP = "the task to use, on a multitask run (`tzoo eval` takes --task=NAME too)"
 
 
-def _load_for(path: str, verb: str, hint: str, task: Optional[str] = None):
+def _load_for(path: str, verb: str, task: Optional[str] = None):
     """The run at `path` (its `task`, on a multitask run), after checking (before loading weights)
-    that its recipe declares `verb`."""
+    that its recipe declares `verb` (else a one-line error suggesting the verbs it has)."""
     recipe, cfg, run = open_run(path)
     if task is not None and getattr(recipe, "select", None) is not None and task in cfg.tasks.names:
         recipe = get_recipe(task)
     if verb not in recipe.verbs:
-        has = ", ".join(recipe.verbs)
-        raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`; its verbs: {has}" + (f"; {hint}" if hint else ""))
+        use = " or ".join(f"tzoo {v}" for v in recipe.verbs) or "nothing: it has no verbs"
+        raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`; use {use}")
     return load(path, task)
 
 

@@ -324,6 +324,7 @@ class DecisionTransformerRecipe(RecipeBase):
     hub_task = "reinforcement-learning"
     summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
     verbs = ("eval",)
+    eval_keys = ("eval.",)
 
     def task_parts(self, cfg: DTConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -348,10 +349,7 @@ class DecisionTransformerRecipe(RecipeBase):
         the achieved-vs-target PNG goes to the run directory as eval_returns.png."""
         from ..config import apply_overrides
 
-        extra = sorted(k for k in overrides if not k.startswith("eval."))
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --eval.* keys, not --{extra[0]}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, self.eval_overrides(overrides))
         stats = loaded.artefacts["stats"]
         make_env = env_maker(stats["dataset"], stats)
         record = self.recorder(loaded, cfg, make_env, cfg.eval.record) if cfg.eval.record else None

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
@@ -174,8 +172,7 @@ class MultitaskRecipe(RecipeBase):
     obsolete = tuple(f"{section(n)}.{key}" for n in MEMBERS for key in
                      ("backbone", "optim", *(f"loop.{f.name}" for f in fields(LoopConfig) if f.name not in TASK_LOOP)))
 
-    def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: MultitaskConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         heads, tasks = {}, {}
         for name in cfg.tasks.names:
             sub = task_run(run, name)

@@ -113,8 +113,7 @@ class Trainer:
         self.saved = False
         torch.manual_seed(self.loop.seed)
         try:
-            self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
-                                                  self.acc.wait_for_everyone)
+            self.parts: Parts = self.recipe.build(self.cfg, self.run, self.main, self.acc.wait_for_everyone)
         except BaseException:
             if self.fresh and self.main:  # bad input: leave nothing half-written behind
                 self._discard()
