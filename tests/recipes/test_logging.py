@@ -61,7 +61,7 @@ def test_a_missing_tracker_package_is_a_one_line_error(tmp_path, capsys, corpus,
     monkeypatch.setitem(trackers.PACKAGES, "wandb", ("wandb", lambda: False))
     out = tmp_path / "lm"
     code, _, err = run_cli(capsys, "train", "char-lm", "--out", out, f"--data.path={corpus}", *TINY,
-                           "--loop.log_with=wandb")
+                           "--loop.max_steps=2", "--loop.log_with=wandb")
     assert code == 2 and err.startswith("tzoo: error:") and len(err.strip().splitlines()) == 1, err
     assert "pip install wandb" in err and not out.exists()
 
