@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..backbone import Backbone
 from ..modalities.streams import Stream, step_seed
+from ..progress import Ticker
 from ..tokenizers.trajectory import TrajectoryTokenizer
 from .policy import TrajectoryPolicy, eval_mode
 
@@ -70,13 +71,14 @@ def run_episodes(envs: gym.vector.VectorEnv, policy: TrajectoryPolicy, episodes:
     n = policy.num_envs
     returns: list[float] = []
     lengths: list[int] = []
-    with eval_mode(*policy.modules), torch.inference_mode():
+    with eval_mode(*policy.modules), torch.inference_mode(), Ticker(episodes, "rollouts", "episode") as ticker:
         began = time.perf_counter()
         for first in range(0, episodes, n):
             seeds = [eval_seed(seed, i, stream) for i in range(first, first + n)]
             r, l = _run_chunk(envs, policy, seeds, min(n, episodes - first), max_steps)
             returns += r
             lengths += l
+            ticker.update(len(r))
         seconds = time.perf_counter() - began
     return _summary(returns, lengths, [eval_seed(seed, i, stream) for i in range(episodes)], seconds)
 

@@ -23,6 +23,7 @@ from torch import Tensor
 from ..devices import to_device
 from ..errors import TzooError, is_out_of_memory
 from ..modalities.streams import Stream, step_seed
+from . import trackers
 from .base import Parts, Recipe
 from .batches import batch_stream
 from .card import write_card
@@ -73,15 +74,16 @@ def seed_step(seed: int, device: torch.device) -> None:
 SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
 
 
-def make_accelerator(loop, unused_parameters: bool = False) -> Accelerator:
+def make_accelerator(loop, unused_parameters: bool = False, run: Optional[RunDir] = None) -> Accelerator:
     """The accelerate front end. Several processes without a GPU (torchrun on a CPU machine) need
     accelerate's CPU mode, or each process silently trains alone. `unused_parameters`: a step may
     leave parameters without a gradient (a multi-task step trains one task's head), which DDP
-    must be told about."""
+    must be told about. `run`: the run folder, where a tracker of --loop.log_with writes."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cpu = world > 1 and not torch.cuda.is_available()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else []
-    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu, kwargs_handlers=handlers)
+    tracking = trackers.accelerator_kwargs(loop.log_with, run) if run is not None else {}
+    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu, kwargs_handlers=handlers, **tracking)
     if acc.distributed_type in SHARDED:
         raise TzooError(f"accelerate is configured for {acc.distributed_type.value}: tzoo checkpoints are whole "
                         "(unsharded) state written by the main process, so sharded training is not supported "
@@ -95,13 +97,13 @@ class Trainer:
     def __init__(self, recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> None:
         self.recipe, self.cfg, self.run, self.resume = recipe, cfg, run, resume
         self.loop, self.optim = cfg.loop, cfg.optim
-        self.acc = make_accelerator(self.loop, getattr(recipe, "unused_parameters", False))
+        self.acc = make_accelerator(self.loop, getattr(recipe, "unused_parameters", False), run)
         self.main = self.acc.is_main_process
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         # On a GPU, checking every loss would sync every step; in stop mode checks are batched (flush).
         self.defer = self.acc.device.type == "cuda" and self.loop.on_nonfinite == "stop"
         self.pending: list[tuple[int, Tensor]] = []
-        self.window: list[float] = []  # training losses since the last evaluation
+        self.window: list[float] = []  # training losses since the last log.jsonl record
 
     # -- set-up ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -308,23 +310,39 @@ class Trainer:
         self.saved = True
         self.acc.wait_for_everyone()
 
-    def record_eval(self, metrics: dict[str, float], progress: Progress, lr: float) -> None:
+    def record(self, metrics: dict[str, Any], lr: float) -> None:
+        """One log.jsonl record (also sent to the trackers): the mean training loss since the previous
+        record, `metrics` (validation, at an evaluation), learning rate, throughput and elapsed time."""
+        window, self.window = self.window, []
         if not self.main:
             return
         rate = self.state.train_items / self.state.train_time_s if self.state.train_time_s else None
-        running = {"loss": sum(self.window) / len(self.window)} if self.window else {}
-        self.window = []
+        running = {"loss": sum(window) / len(window)} if window else {}
         record = {"step": self.state.step, **running, **metrics, "lr": lr,
                   f"{self.unit}_per_s": rate, "elapsed_s": round(self.clock.total(), 2)}
         self.run.append_log(record)
+        trackers.log(self.acc, record)
+
+    def record_eval(self, metrics: dict[str, float], progress: Progress, lr: float) -> None:
+        self.record(metrics, lr)
+        if not self.main:
+            return
         loss_curves(self.run.read_log(), self.run / "loss.png")
         shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         progress.message(f"eval step {self.state.step}: {shown}")
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self) -> Optional[dict[str, Any]]:
+        """Train, evaluate and save; the trackers of --loop.log_with are closed however it ends."""
+        try:
+            return self._fit()
+        finally:
+            trackers.finish(self.acc)
+
+    def _fit(self) -> Optional[dict[str, Any]]:
         self.clock = Stopwatch()
         self.setup()
+        trackers.start(self.acc, self.recipe.name, self.cfg, self.run)
         loop, st = self.loop, self.state
         self.clock.before = st.wall_s
         unit = self.unit
@@ -349,6 +367,8 @@ class Trainer:
                     st.train_time_s += dt
                 lr = self.optimizer.param_groups[0]["lr"]
                 progress.update(st.step, shown, lr, items, dt)
+                if st.step % loop.log_every == 0 and st.step % loop.eval_every and st.step < loop.max_steps:
+                    self.record({}, lr)  # evaluation steps and the last step are recorded with their metrics
                 saved = False
                 if st.step % loop.eval_every == 0 and st.step < loop.max_steps:
                     metrics = self.evaluate(final=False)
