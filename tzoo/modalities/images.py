@@ -7,6 +7,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from ..progress import track
 from .augment import crop_flip, crop_flip_params, mix, rand_augment
 from .streams import Stream, step_generator, step_seed
 
@@ -95,5 +96,6 @@ class ImageBatches:
 def eval_batches(images: Tensor, labels: Tensor, batch_size: int, rank: int = 0,
                  world: int = 1) -> Iterator[dict[str, Tensor]]:
     """The split in order, batches dealt round-robin to processes."""
-    for s in list(range(0, len(labels), batch_size))[rank::world]:
+    starts = list(range(0, len(labels), batch_size))[rank::world]
+    for s in track(starts, len(starts), "evaluate", "batch", enabled=rank == 0):
         yield {"image": images[s:s + batch_size], "targets": labels[s:s + batch_size]}

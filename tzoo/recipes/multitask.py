@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
@@ -96,7 +94,7 @@ class MultitaskConfig:
 
     def validate(self) -> None:
         for name in MEMBERS:
-            joint_key = ruled_key(getattr(self, section(name)), MEMBERS[name].default())
+            joint_key = ruled_key(getattr(self, section(name)), get_recipe(name).default())
             if joint_key is not None:
                 raise ValueError(f"{section(name)}.{joint_key}: the joint --{joint_key} rules every task of a "
                                  f"multitask run; set --{joint_key} instead")
@@ -168,13 +166,13 @@ class MultitaskRecipe(RecipeBase):
     name = "multitask"
     summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
     verbs = ("sample", "predict", "eval")
+    hub_task = "any-to-any"  # its modalities are its tasks' (the model card asks each)
     unused_parameters = True  # a step trains one task: the other heads get no gradient
     # a section's keys that the joint run rules: older runs may hold any value there, loading drops them
     obsolete = tuple(f"{section(n)}.{key}" for n in MEMBERS for key in
                      ("backbone", "optim", *(f"loop.{f.name}" for f in fields(LoopConfig) if f.name not in TASK_LOOP)))
 
-    def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: MultitaskConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         heads, tasks = {}, {}
         for name in cfg.tasks.names:
             sub = task_run(run, name)
