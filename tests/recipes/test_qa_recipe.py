@@ -85,6 +85,33 @@ def test_predict_refuses_what_the_model_cannot_read(trained, tmp_path, capsys):
         tzoo.load(out).predict([{"image": str(png), "question": QUESTION}], top_k=2)
 
 
+def test_predict_converts_another_image_size_with_a_note_or_refuses_it(trained, tmp_path, capsys):
+    data, out = trained
+    png = data / "img" / "1001.png"  # 20x20; the model reads 8x8
+    code, stdout, err = run_cli(capsys, "predict", out, "--image", png, "--prompt", QUESTION)
+    assert code == 0 and "20x20 image converted to the model's 8x8" in err, err
+    assert_clean_error(*run_cli(capsys, "predict", out, "--image", png, "--prompt", QUESTION, "--no-resize"),
+                       "20x20", "8x8", "--no-resize")
+    small = tmp_path / "small.png"
+    colour_image("blue", 0, size=8).save(small)  # already the model's size: neither note nor refusal
+    code, stdout, err = run_cli(capsys, "predict", out, "--image", small, "--prompt", QUESTION, "--no-resize")
+    assert code == 0 and stdout.strip().splitlines()[-1] == "blue" and "converted" not in err, err
+
+
+def test_verbs_run_on_the_model_device(trained, tmp_path):
+    from tests.recipes.device_spy import assert_runs_on_the_model_device
+
+    data, out = trained
+    meta = tzoo.load(out, device="meta")
+    png = str(data / "img" / "1001.png")
+    assert_runs_on_the_model_device(meta, "predict", [], image=png, text="row 1", prompt=QUESTION)
+    assert_runs_on_the_model_device(meta, "predict", [{"image": png, "question": QUESTION}])
+    assert_runs_on_the_model_device(meta, "evaluate")
+    assert_runs_on_the_model_device(meta, "evaluate", {"data.dataset": str(data / "test.jsonl")})
+    with pytest.raises(TzooError, match="eval of qa takes only --data.dataset, --data.cache_gb, not --loop.max_steps"):
+        meta.evaluate({"loop.max_steps": "1"})
+
+
 def test_eval_rescores_the_run_and_another_manifest(trained, tmp_path, capsys):
     data, out = trained
     code, stdout, err = run_cli(capsys, "eval", out)

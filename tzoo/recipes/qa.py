@@ -11,11 +11,13 @@ The vocabulary is the characters of train.jsonl (saved as vocab.json); a questio
 answer with a character outside it is refused in one line (at training for validation / test rows,
 at `predict` and `eval` for what you give). `predict` warns when a question is far from every
 training question (saved as qa.json), naming the nearest ones; `strict=True` / `--strict` makes it
-an error.
+an error. An image of another size is converted as in training (`--data.fit`), with a note;
+`resize=False` / `--no-resize` refuses it.
 """
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional
@@ -47,7 +49,7 @@ from .settings import LoopConfig, OptimConfig
 
 TASK = "qa"
 RUN_FILE = "qa.json"  # the input kinds the model reads and the training questions (with counts)
-PREDICT_OPTIONS = ("image", "audio", "text", "prompt", "strict")
+INPUT_OPTIONS = ("image", "audio", "text", "prompt")  # predict options that give one input
 EXAMPLES = 12
 
 
@@ -336,8 +338,28 @@ def _checked_text(value: Any, name: str, codec: CharCodec, limit: int, setting: 
     return value
 
 
-def predict_side(cfg: QaConfig, rows: list[Mapping[str, Any]], kinds: tuple[str, ...], codec: CharCodec) -> QaSide:
-    """Rows given to `predict` as a decoded side (images and clips converted as in training)."""
+def _check_size(raw: bytes, size: int, resize: bool, where: str) -> None:
+    """A note on stderr when an image is not `size` x `size` (it is converted as in training), or with
+    `resize` False a one-line error. An unreadable image is left to the converter's error."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - the converter names what is wrong with it
+        return
+    if (w, h) == (size, size):
+        return
+    if not resize:
+        raise TzooError(f"{where}: image is {w}x{h}, the model expects {size}x{size}; resize it, or leave out "
+                        "--no-resize (resize=False) to let predict convert it as in training")
+    print(f"tzoo: {where}: {w}x{h} image converted to the model's {size}x{size} (as in training)", file=sys.stderr)
+
+
+def predict_side(cfg: QaConfig, rows: list[Mapping[str, Any]], kinds: tuple[str, ...], codec: CharCodec,
+                 resize: bool = True) -> QaSide:
+    """Rows given to `predict` as a decoded side (images and clips converted as in training; an image
+    of another size than the model's with a note, or refused if not `resize`)."""
     inputs, m = cfg.inputs(), cfg.model
     images, clips, texts, questions = [], [], [], []
     image_index, clip_index = [], []
@@ -363,7 +385,9 @@ def predict_side(cfg: QaConfig, rows: list[Mapping[str, Any]], kinds: tuple[str,
         texts.append(codec.encode(_checked_text(text, "text", codec, m.max_text, "max_text", where)) if text else [])
         image_index.append(len(images) if row.get("image") is not None else -1)
         if row.get("image") is not None:
-            images.append(inputs.image(_image_bytes(row["image"], where), f"{where}: image"))
+            raw = _image_bytes(row["image"], where)
+            _check_size(raw, cfg.data.image_size, resize, where)
+            images.append(inputs.image(raw, f"{where}: image"))
         clip_index.append(len(clips) if row.get("audio") is not None else -1)
         if row.get("audio") is not None:
             clips.append(_wave(row["audio"], where, inputs.audio))
@@ -380,8 +404,12 @@ class QaRecipe(RecipeBase):
     name = "qa"
     task = TASK
     headline = ("test_exact_match", True)
+    modalities = ("image", "audio", "text")
+    hub_task = "any-to-any"
     summary = "your own images, clips and text + a question per row (JSON lines), answered in text"
     verbs = ("predict", "eval")
+    option_defaults = {"predict": {**dict.fromkeys(INPUT_OPTIONS), "strict": False, "resize": True}}
+    eval_keys = ("data.dataset", "data.cache_gb")
 
     def task_parts(self, cfg: QaConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -416,28 +444,25 @@ class QaRecipe(RecipeBase):
         """Answers, one per input: `inputs` are dicts {"image", "audio", "text", "question"} (an image as
         a path, PIL image or array; audio as a WAV path or samples at --mel.rate; any may be left out),
         or empty with the options image=, audio=, text=, prompt= (the CLI's). A question far from every
-        training question draws a warning; strict=True makes it an error."""
-        unknown = sorted(set(options) - set(PREDICT_OPTIONS))
-        if unknown:
-            raise TzooError(f"{self.name} `predict` has no option {unknown[0]!r}; "
-                            f"its options: {', '.join(PREDICT_OPTIONS)}")
-        strict = bool(options.pop("strict", False))
-        if inputs and any(options.get(k) is not None for k in PREDICT_OPTIONS[:4]):
+        training question draws a warning; strict=True makes it an error. An image of another size is
+        converted as in training, with a note; resize=False refuses it."""
+        o = self.verb_options("predict", options)
+        given = {k: o[k] for k in INPUT_OPTIONS if o[k] is not None}
+        if inputs and given:
             raise TzooError("predict: give inputs as dicts or as image=/audio=/text=/prompt=, not both")
-        rows = list(inputs) or [{k: v for k, v in options.items() if v is not None}]
+        rows = list(inputs) or [given]
         if any(isinstance(r, (str, Path)) for r in rows):
             raise TzooError("qa predicts from --image/--audio/--text/--prompt (Python: dicts with those keys), "
                             "not positional files")
         art = loaded.artefacts
         codec, kinds = art["codec"], art["inputs"]
-        side = predict_side(cfg, rows, kinds, codec)
+        side = predict_side(cfg, rows, kinds, codec, bool(o["resize"]))
         for row in rows:
-            check_taught(row.get("question", row.get("prompt")), art["questions"], strict)
+            check_taught(row.get("question", row.get("prompt")), art["questions"], bool(o["strict"]))
         bos, eos = codec.index[BOS_CHAR], codec.index[EOS_CHAR]
         batch = make_batch(side, range(len(rows)), kinds, cfg.inputs(), eos)
-        device = next(loaded.model.parameters()).device
-        ids = generate_answer(loaded.model, to_device({k: batch[k] for k in (*kinds, "question")}, device), bos, eos,
-                              cfg.model.max_answer + 1, loaded.task)
+        conditioning = to_device({k: batch[k] for k in (*kinds, "question")}, loaded.device)
+        ids = generate_answer(loaded.model, conditioning, bos, eos, cfg.model.max_answer + 1, loaded.task)
         return [{"input": dict(row), "answer": decode_ids(ids[i].tolist(), codec, bos, eos)}
                 for i, row in enumerate(rows)]
 
@@ -447,10 +472,7 @@ class QaRecipe(RecipeBase):
         on every row of FILE."""
         from ..config import apply_overrides
 
-        extra = sorted(set(overrides) - {"data.dataset", "data.cache_gb"})
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --data.dataset, --data.cache_gb, not --{extra[0]}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, self.eval_overrides(overrides))
         art = loaded.artefacts
         codec, kinds = art["codec"], art["inputs"]
         path = Path(cfg.data.dataset).expanduser()
