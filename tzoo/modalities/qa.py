@@ -38,7 +38,7 @@ from .clips import pad_batch
 from .convert import AudioConverter, ImageConverter
 from .decoded import Decoded, decode
 from .streams import Stream, step_generator
-from .table import RecordRows, Table
+from .table import FileRows, RecordRows, Table
 
 KINDS = ("image", "audio", "text")
 FILES = {"train": "train.jsonl", "validation": "validation.jsonl", "test": "test.jsonl"}
@@ -315,26 +315,6 @@ def vocabulary(rows: Rows) -> CharCodec:
 # -- decoded sides ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class NamedRows:
-    """Files named by their manifest line in messages ("train.jsonl: line 7: img/7.png")."""
-
-    paths: tuple[Path, ...]
-    names: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def read(self, i: int) -> bytes:
-        try:
-            return self.paths[i].read_bytes()
-        except OSError as e:
-            raise TzooError(f"{self.names[i]}: cannot read ({e.strerror or e}); restore or replace the file") from None
-
-    def name(self, i: int) -> str:
-        return self.names[i]
-
-
-@dataclass(frozen=True)
 class Inputs:
     """How raw inputs become tensors: the converters and the clip length limit."""
 
@@ -354,7 +334,7 @@ def _decode_kind(rows: Rows, kind: str, conv, cache_gb: float) -> tuple[Optional
     names = tuple(f"{rows.where(i)}: {getattr(rows, kind)[i]}" if isinstance(rows.source, Path) else rows.where(i)
                   for i in have)
     labels = torch.zeros(len(have), dtype=torch.long)  # unused: a Table wants labels
-    table = Table(kind, NamedRows(paths, names), labels, ["-"])  # type: ignore[arg-type]
+    table = Table(kind, FileRows(paths, names), labels, ["-"])  # type: ignore[arg-type]
     return decode(table, conv, cache_gb), index
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Optional, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -31,9 +31,11 @@ class Rows(Protocol):
 
 @dataclass(frozen=True)
 class FileRows:
-    """Rows that are files on disk."""
+    """Rows that are files on disk; `names` (optional) is what messages call each one, e.g. the
+    manifest line that lists it ("train.jsonl: line 7: img/7.png"); by default its path."""
 
     paths: tuple[Path, ...]
+    names: Optional[tuple[str, ...]] = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -42,10 +44,10 @@ class FileRows:
         try:
             return self.paths[i].read_bytes()
         except OSError as e:
-            raise TzooError(f"{self.paths[i]}: cannot read ({e.strerror or e}); restore or remove the file") from None
+            raise TzooError(f"{self.name(i)}: cannot read ({e.strerror or e}); restore or replace the file") from None
 
     def name(self, i: int) -> str:
-        return str(self.paths[i])
+        return str(self.paths[i]) if self.names is None else self.names[i]
 
 
 @dataclass(frozen=True)
