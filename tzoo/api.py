@@ -61,12 +61,17 @@ class Trained:
         """Generated text (language models): options max_new_tokens, temperature, top_k, seed, use_cache."""
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
-    def predict(self, inputs: Sequence[str | Path], **options: Any) -> list[dict]:
-        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]});
-        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}."""
+    def predict(self, inputs: Any, **options: Any) -> list[dict]:
+        """One result per input (classifiers: {"input", "top": [(class, probability), ...]}). Inputs are
+        files (or, for image-classify / audio-classify, folders, PIL images, arrays, tensors and
+        (waveform, sample_rate) pairs); one input may be given alone. Recipes that mix inputs take them
+        as options (image=, audio=, prompt=) and return {"answer"}."""
+        if isinstance(inputs, (str, Path)) or not isinstance(inputs, (list, tuple)) or _is_wave_pair(inputs):
+            inputs = [inputs]
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
-        return self._verb("predict").predict(self.loaded, self.cfg, [str(p) for p in inputs], **options)
+        items = [str(p) if isinstance(p, (str, Path)) else p for p in inputs]
+        return self._verb("predict").predict(self.loaded, self.cfg, items, **options)
 
     def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:
         """Figures on the run's evaluation data, or on other data given as config overrides."""
@@ -96,3 +101,31 @@ def load(path: str | Path, task: Optional[str] = None) -> Trained:
         return Trained(recipe, cfg, run, loaded)
     recipe, cfg, loaded = select(loaded, cfg, task)
     return Trained(recipe, cfg, loaded.run, loaded)
+
+
+def _is_wave_pair(x: Any) -> bool:
+    """(waveform, sample_rate): one audio input, not two."""
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], int) and not isinstance(x[1], bool) \
+        and not isinstance(x[0], (str, Path))
+
+
+def train(recipe: str, out: str | Path, overrides: Optional[dict[str, Any]] = None, preset: Optional[str] = None,
+          **keys: Any) -> Trained:
+    """Train `recipe` into the run directory `out` as `tzoo train` does, and return the trained run loaded.
+
+    Config keys come as a dict of dotted keys (`{"data.dataset": "photos/"}`) and/or keyword arguments
+    with `__` for the dot (`data__dataset="photos/", loop__epochs=5`); values may be strings or Python values.
+        model = tzoo.train("image-classify", out="runs/photos", data__dataset="photos/", loop__epochs=10)
+        model.predict(["cat.jpg"])
+    """
+    from .config import apply_overrides
+    from .recipes.train import train as run_training
+
+    chosen = get_recipe(recipe)
+    name = preset or next(iter(chosen.presets))
+    if name not in chosen.presets:
+        raise TzooError(f"unknown preset {name!r} for {chosen.name}; presets: {', '.join(chosen.presets)}")
+    given = {**dict(overrides or {}), **{k.replace("__", "."): v for k, v in keys.items()}}
+    cfg = apply_overrides(chosen.presets[name](), given)
+    run_training(chosen, cfg, RunDir(out))
+    return load(out)

@@ -8,6 +8,7 @@ sees exactly what an uninterrupted one would have.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -29,6 +30,7 @@ from .optim import lr_at, make_ema, make_optimizer, set_lr
 from .plots import loss_curves
 from .progress import Progress, Stopwatch
 from .rundir import RunDir
+from .settings import resolve_epochs
 
 WARMUP_STEPS = 5  # steps per session left out of throughput (allocator and kernel warm-up)
 
@@ -114,6 +116,11 @@ class Trainer:
         try:
             self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
                                                   self.acc.wait_for_everyone)
+            if not self.resume:  # a budget in epochs becomes steps now the data size is known; the config keeps them
+                loop, note = resolve_epochs(self.loop, getattr(self.parts.train, "epoch_size", None), self.world)
+                self.cfg, self.loop = dataclasses.replace(self.cfg, loop=loop), loop
+                if note and self.main:
+                    print(note, flush=True)
         except BaseException:
             if self.fresh and self.main:  # bad input: leave nothing half-written behind
                 self._discard()
