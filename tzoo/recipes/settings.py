@@ -73,7 +73,7 @@ def resolve_epochs(loop: LoopConfig, examples: Optional[int], world: int = 1) ->
     steps = max(1, math.ceil(loop.epochs * examples / per_step))
     capped = steps > loop.max_steps
     chosen = min(steps, loop.max_steps)
-    note = (f"budget: {loop.epochs:g} epochs of {examples:,} examples at {per_step} per step = {steps:,} steps"
+    note = (f"budget: {loop.epochs:g} epoch{'' if loop.epochs == 1 else 's'} of {examples:,} examples at {per_step} per step = {steps:,} steps"
             + (f", capped at --loop.max_steps={loop.max_steps:,} ({chosen * per_step / examples:.3g} epochs)"
                if capped else ""))
     return replace(loop, max_steps=chosen), note

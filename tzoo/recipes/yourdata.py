@@ -8,6 +8,8 @@ cache budget and announced, and predict's inputs (files, folders, in-memory obje
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -97,9 +99,39 @@ def describe_splits(record: dict[str, dict]) -> str:
     return "data: " + ", ".join(f"{name} {r['size']:,} ({r['from']})" for name, r in record.items())
 
 
+RESIZED = re.compile(r"resized (\d+)x(\d+) -> (\d+x\d+)( \(centre crop\))?")
+
+
+def conversion_note(splits: dict[str, Decoded]) -> str:
+    """One line for every split together: "converted 40 RGBA -> RGB, 120 resized to 32x32 (from 7 sizes,
+    12x9 to 640x480; 30 centre-cropped)", "" when nothing was converted."""
+    counts: Counter = Counter()
+    for s in splits.values():
+        if s.conversions is not None:
+            counts.update(s.conversions.counts)
+    parts, sizes, crops, target, resized = [], set(), 0, "", 0
+    for what, n in counts.items():
+        m = RESIZED.fullmatch(what)
+        if m is None:
+            parts.append(f"{n} {what}")
+            continue
+        resized, target = resized + n, m.group(3)
+        sizes.add((int(m.group(1)), int(m.group(2))))
+        crops += n if m.group(4) else 0
+    if resized:
+        small, large = min(sizes, key=lambda wh: wh[0] * wh[1]), max(sizes, key=lambda wh: wh[0] * wh[1])
+        span = f"{small[0]}x{small[1]}" if len(sizes) == 1 else \
+            f"{len(sizes)} sizes, {small[0]}x{small[1]} to {large[0]}x{large[1]}"
+        parts.append(f"{resized} resized to {target} (from {span}" + (f"; {crops} centre-cropped)" if crops else ")"))
+    return "converted " + ", ".join(parts) if parts else ""
+
+
 def note_lines(splits: dict[str, Decoded], cache_gb: float) -> list[str]:
-    """What the converter changed and skipped (one line per split that needed it), and the cache policy."""
-    lines = [f"data: {name}: {s.note()}" for name, s in splits.items() if s.note()]
+    """One line of what the converter changed, one per split with unreadable rows left out, and the cache policy."""
+    note = conversion_note(splits)
+    lines = [f"data: {note}"] if note else []
+    lines += [f"data: {name}: skipped {len(s.skipped)} unreadable (first: {s.skipped[0]})"
+              for name, s in splits.items() if s.skipped]
     lazy = [name for name, s in splits.items() if s.cached is None]
     if lazy:
         lines.append(f"data: {', '.join(lazy)} over --data.cache_gb={cache_gb:g}: decoded batch by batch "
