@@ -240,6 +240,33 @@ def test_splits_come_from_the_data_when_it_has_them(tmp_path, capsys):
     assert sorted(data.record) == ["train", "validation"]
 
 
+def test_channels_come_from_the_data(tmp_path, capsys):
+    """Greyscale images (8-bit and 16-bit) give a 1-channel model, recorded in the config; predict converts
+    a colour input to it. --data.channels=3 overrides."""
+    from tests.modalities.data_fixtures import image, save
+
+    root = tmp_path / "grey"
+    for c, name in enumerate(("dark", "light")):
+        for i in range(6):
+            save(image("I;16" if i % 3 == 0 else "L", (12, 12), 10 * c + i), root / name / f"{i}.png")
+    code, out, err = run_cli(capsys, "train", "image-classify", "--out", tmp_path / "run", f"--data.dataset={root}",
+                             "--loop.max_steps=2", "--loop.eval_every=2", *TINY_IMAGE)
+    assert code == 0, err
+    assert "greyscale images: 1 channel" in out
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["data"]["channels"] == 1
+    import tzoo
+
+    model = tzoo.load(tmp_path / "run")
+    assert model.model.tokenizer("image", "image").proj.in_features == 1 * 4 * 4
+    assert len(model.predict([np.zeros((16, 16, 3), np.uint8)])) == 1
+    for i in range(4):  # a few colour images: some land in the training split
+        save(image("RGB", (12, 12), 90 + i), root / "dark" / f"colour{i}.png")
+    code, out, err = run_cli(capsys, "train", "image-classify", "--out", tmp_path / "run2", f"--data.dataset={root}",
+                             "--loop.max_steps=1", "--loop.eval_every=1", *TINY_IMAGE)
+    assert code == 0, err
+    assert json.loads((tmp_path / "run2" / "config.json").read_text())["config"]["data"]["channels"] == 3
+
+
 def test_no_test_split_trains_and_scores_validation(tmp_path, capsys):
     data = colour_folders(tmp_path / "d", per_class=4)
     code, out, err = run_cli(capsys, "train", "image-classify", "--out", tmp_path / "run", f"--data.dataset={data}",

@@ -9,6 +9,7 @@ converted). The model, batches and scoring are `vit-cifar10`'s; the data comes f
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -22,6 +23,7 @@ from ..errors import TzooError
 from ..modalities.cifar import ImageSplit
 from ..modalities.convert import ImageConverter
 from ..modalities.images import Augment
+from ..modalities.table import Table
 from .base import Loaded, TaskData, TaskHead
 from .classify import ranked, save_class_names
 from .rundir import RunDir
@@ -37,24 +39,46 @@ class ImageData(UserData):
     Attributes:
         image_column: the image column of a parquet folder / Hub dataset; "" = its first Image column.
         image_size: side of the square every image is converted to.
-        channels: 3 (RGB) or 1 (greyscale); every image is converted to it.
+        channels: 3 (RGB) or 1 (greyscale), every image converted to it; 0 = from the data: 1 when
+            the training images looked at (up to 256, spread over the split) are all greyscale, else 3
+            (the run's config records the number chosen).
         fit: "crop" scales the shorter side and keeps the centre square; "squash" stretches.
     """
 
     image_column: str = ""
     image_size: int = 32
-    channels: int = 3
+    channels: int = 0
     fit: Literal["crop", "squash"] = "crop"
 
     def validate(self) -> None:
         super().validate()
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels: must be 1 or 3, got {self.channels}")
+        if self.channels not in (0, 1, 3):
+            raise ValueError(f"channels: must be 1, 3 or 0 (from the data), got {self.channels}")
         if self.image_size < 1:
             raise ValueError(f"image_size: must be >= 1, got {self.image_size}")
 
     def converter(self) -> ImageConverter:
-        return ImageConverter(self.image_size, self.channels, self.fit)
+        return ImageConverter(self.image_size, self.channels or 3, self.fit)
+
+
+GREY = {"1", "L", "LA", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+
+
+def data_channels(table: Table, looked_at: int = 256) -> int:
+    """1 when the images looked at (up to `looked_at`, spread over the table) are all greyscale, else 3;
+    only headers are read, and an unreadable one is left to the decoder to report."""
+    from PIL import Image
+
+    n = len(table)
+    m = min(n, looked_at)
+    for i in sorted({round(k * (n - 1) / max(m - 1, 1)) for k in range(m)}):
+        try:
+            with Image.open(io.BytesIO(table.rows.read(i))) as im:
+                if im.mode not in GREY:
+                    return 3
+        except Exception:  # the decoding pass names the file
+            return 3
+    return 1
 
 
 @dataclass
@@ -74,11 +98,21 @@ class ImageClassifyRecipe(VitRecipe):
     def task_parts(self, cfg: ImageClassifyConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         d = cfg.data
-        data = load_user_data(d, "image", d.converter(), d.image_column, is_main)
+        data = load_user_data(d, "image", lambda train: self._converter(d, train, is_main), d.image_column, is_main)
         save_class_names(run, data.class_names, is_main)
         split = {name: ImageSplit(s, s.labels, data.class_names) for name, s in data.splits.items()}
         return vit_head(cfg, len(data.class_names)), image_data(
             cfg, split["train"], split["validation"], split.get("test"), splits_finish(data.record, data.lines))
+
+    @staticmethod
+    def _converter(d: ImageData, train: Table, is_main: bool) -> ImageConverter:
+        """The converter for `d`; with channels 0, the data's channels, recorded in `d` (saved with the run)."""
+        if not d.channels:
+            d.channels = data_channels(train)
+            if is_main:
+                print(f"data: {'greyscale' if d.channels == 1 else 'colour'} images: {d.channels} channel"
+                      f"{'s' if d.channels > 1 else ''} (--data.channels=1 or 3 to choose)", flush=True)
+        return d.converter()
 
     def predict(self, loaded: Loaded, cfg: ImageClassifyConfig, inputs: list[Any], **options: Any) -> list[dict]:
         """The `top_k` (5) most probable classes of each input: image files (any format, mode or size,

@@ -111,7 +111,7 @@ def vit_head(cfg: VitConfig, num_classes: int) -> TaskHead:
     m = cfg.model
     patches = (cfg.data.image_size // m.patch_size) ** 2
     queries = (1 if m.pool == "cls" else 0) + m.registers
-    channels = getattr(cfg.data, "channels", 3)
+    channels = getattr(cfg.data, "channels", 3) or 3
     stats = {} if channels == 3 else {"mean": (0.5,) * channels, "std": (0.25,) * channels}
 
     def make(d: int):

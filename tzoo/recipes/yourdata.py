@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import torch
 
 from ..errors import TzooError
+from ..modalities.convert import AudioConverter, ImageConverter
 from ..modalities.decoded import Converter, Decoded, decode
 from ..modalities.folders import EXTENSIONS
 from ..modalities.streams import Stream, step_generator
-from ..modalities.table import Modality
+from ..modalities.table import Modality, Table
 from ..modalities.userdata import load_classification
 from .base import RecipeBase
 
@@ -68,9 +69,10 @@ class UserSplits:
     lines: list[str]
 
 
-def load_user_data(d: UserData, modality: Modality, converter: Converter, input_column: str = "",
-                   is_main: bool = True) -> UserSplits:
-    """Read, split, check and decode the dataset `d` names; print what was done on the main process."""
+def load_user_data(d: UserData, modality: Modality, converter: Converter | Callable[[Table], Converter],
+                   input_column: str = "", is_main: bool = True) -> UserSplits:
+    """Read, split, check and decode the dataset `d` names; print what was done on the main process.
+    `converter` may be a function of the training table (to choose settings from the data)."""
     if not d.dataset:
         raise TzooError("--data.dataset: not set; give a folder of class folders, a folder of parquet files, "
                         "or a Hub id (owner/name)")
@@ -81,6 +83,8 @@ def load_user_data(d: UserData, modality: Modality, converter: Converter, input_
                         "on validation: give a fraction > 0 or a validation split")
     val = tables["validation"]  # a seeded order, so the leading rows periodic evaluations score are a fair sample
     tables["validation"] = val.subset(torch.randperm(len(val), generator=step_generator(d.split_seed, Stream.EVAL_PROBE)))
+    if not isinstance(converter, (ImageConverter, AudioConverter)):
+        converter = converter(tables["train"])
     total = sum(len(t) for t in tables.values())
     splits = {name: decode(t, converter, d.cache_gb * len(t) / total, d.skip_bad) for name, t in tables.items()}
     record = {name: {"size": len(s), "from": s.table.origin} for name, s in splits.items()}
