@@ -328,3 +328,22 @@ def test_python_api_trains_and_returns_the_model(tmp_path):
 def test_list_shows_both(capsys):
     code, out, _ = run_cli(capsys, "list")
     assert code == 0 and "image-classify" in out and "audio-classify" in out
+
+
+def test_eval_batches_score_the_leading_rows_without_copying(tmp_path):
+    """Periodic evaluation scores the leading rows: images and targets stay paired, and a lazily decoded
+    split decodes only those rows."""
+    from tzoo.modalities.convert import ImageConverter
+    from tzoo.modalities.decoded import decode
+    from tzoo.modalities.images import eval_batches
+    from tzoo.modalities.userdata import load_classification
+
+    splits, _ = load_classification(colour_folders(tmp_path / "i", per_class=4), "image")
+    lazy = decode(splits["train"], ImageConverter(16), 0.0)
+    read = []
+    rows = lazy.table.rows
+    lazy.table.rows = type("Counting", (), {"read": lambda self, i: read.append(i) or rows.read(i),
+                                           "name": lambda self, i: rows.name(i), "__len__": lambda self: len(rows)})()
+    batches = list(eval_batches(lazy, lazy.labels[:5], 4))
+    assert [len(b["image"]) for b in batches] == [len(b["targets"]) for b in batches] == [4, 1]
+    assert sorted(read) == [0, 1, 2, 3, 4]
