@@ -24,7 +24,8 @@ def test_recipe_trains_and_writes_a_run(tmp_path, capsys, corpus, recipe, extra)
         assert (out / name).is_file(), name
     assert (out / ("tokenizer.json" if recipe == "bpe-lm" else "vocab.json")).is_file()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [2, 4, 6]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]  # --loop.log_every=1
+    assert [r["step"] for r in log if "val_loss" in r] == [2, 4, 6]
     assert json.loads(stdout.strip().splitlines()[-1])["val_loss"] == metrics["val_loss"]
 
     code, stdout, err = run_cli(capsys, "sample", out, "--prompt", "The king", "--max-new-tokens", "30",

@@ -21,6 +21,15 @@ TIMING = {"wall_s", "train_tokens_per_s", "train_images_per_s", "train_clips_per
           "train_examples_per_s"}
 
 
+@pytest.fixture(autouse=True)
+def cpu_only(monkeypatch):
+    """Exact equality holds on the CPU: no GPU here nor in the subprocesses (which inherit the environment);
+    the subprocesses run on one thread (tiny models are fastest so, above all on a loaded machine)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def figures(run: Path) -> dict:
     """metrics.json without the timing fields (which differ between any two runs)."""
     metrics = json.loads((run / "metrics.json").read_text())
@@ -69,6 +78,33 @@ def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path, corpus):
     assert figures(killed) == figures(whole)  # bit-identical on CPU
     steps = [r["step"] for r in map(json.loads, (killed / "log.jsonl").read_text().splitlines())]
     assert steps == sorted(set(steps)) == [50, 100, 150, 200, 250, 300]
+
+
+def _augmented_images(root: Path, corpus: Path) -> list[str]:
+    return [*_tiny_images(root), "--model.patch_keep=0.75", "--augment.randaugment=rand-m9-mstd0.5",
+            "--augment.mixup_alpha=0.4", "--augment.cutmix_alpha=0.4", "--loop.batch_size=8",
+            "--loop.eval_batches=1"]  # crop and flip are on by default
+
+
+def _augmented_clips(root: Path, corpus: Path) -> list[str]:
+    return [*_tiny_clips(root), "--mel.freq_masks=2", "--mel.time_masks=2", "--mel.eq_db=6",
+            "--augment.shift=0.05", "--augment.noise_snr_db=10", "--loop.batch_size=8", "--loop.eval_batches=1"]
+
+
+def _bpe(root: Path, corpus: Path) -> list[str]:  # no data augmentation: dropout is its randomness
+    return ["bpe-lm", f"--data.path={corpus}", "--data.vocab_size=300", *TINY]
+
+
+@pytest.mark.parametrize("make", [_augmented_images, _augmented_clips, _bpe], ids=["vit-cifar10", "audio-fsdd", "bpe-lm"])
+def test_sigkill_then_resume_is_bit_identical_with_augmentation(make, tmp_path, corpus):
+    args = [*make(tmp_path, corpus), "--backbone.dim=32", "--backbone.depth=1", "--backbone.heads=2",
+            "--backbone.dropout=0.1", "--backbone.drop_path=0.1", "--optim.warmup_steps=2",
+            "--loop.max_steps=60", "--loop.save_every=5", "--loop.eval_every=20", "--loop.log_every=20"]
+    whole, killed = kill_and_resume(args, tmp_path, 20, 60)
+    assert figures(killed) == figures(whole)  # bit-identical on CPU
+    logs = [[{k: r[k] for k in ("step", "loss", "val_loss")} for r in map(json.loads, lines)]
+            for lines in ((run / "log.jsonl").read_text().splitlines() for run in (killed, whole))]
+    assert logs[0] == logs[1] and [r["step"] for r in logs[0]] == [20, 40, 60]  # the weights not chosen too
 
 
 def test_same_seed_same_metrics(tmp_path, capsys, corpus):
@@ -164,6 +200,19 @@ def test_nonfinite_loss_can_skip_the_step(tmp_path, capsys, corpus, monkeypatch)
     assert metrics["val_loss"] == metrics["val_loss"]  # finite: the bad step left the weights alone
 
 
+def test_a_skipped_step_of_several_micro_batches_reads_all_of_them(tmp_path, capsys, corpus, monkeypatch):
+    """The step's first micro-batch is already NaN: the other two are read and left, so the next step
+    starts at its own batches (a real check, not an assert, would stop it otherwise)."""
+    poison_step(monkeypatch, 5)
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY,
+                           "--loop.max_steps=8", "--loop.grad_accum=3", "--loop.eval_every=100",
+                           "--loop.on_nonfinite=skip")
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["skipped_steps"] == 1 and metrics["step"] == 8
+
+
 @pytest.fixture
 def finished_run(tmp_path, capsys, corpus) -> Path:
     run = tmp_path / "run"
@@ -213,6 +262,46 @@ def test_pickles_are_refused(finished_run, capsys):
 def test_missing_checkpoint_on_resume(finished_run, capsys):
     shutil.rmtree(finished_run / "state")
     assert_clean_error(*run_cli(capsys, "train", "--resume", finished_run), "no checkpoint")
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_zero(tmp_path, corpus):
+    """SIGKILL after config.json but before any checkpoint: `--resume` trains it from step 0 with its
+    config (`--out` still refuses the folder) and ends like an uninterrupted run."""
+    args = ["char-lm", f"--data.path={corpus}", *TINY, "--loop.max_steps=300", "--loop.save_every=0",
+            "--loop.eval_every=300", "--loop.log_every=50"]  # the first checkpoint is the last one
+    whole = tmp_path / "whole"
+    p = tzoo("train", *args, "--out", whole)
+    assert p.wait(timeout=300) == 0, p.stdout.read()
+    killed = tmp_path / "killed"
+    p = tzoo("train", *args, "--out", killed)
+    deadline = time.time() + 300
+    while not (killed / "config.json").exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait(timeout=60) == -signal.SIGKILL, "the run finished before it could be killed"
+    assert (killed / "config.json").is_file() and not (killed / "state" / "latest.json").exists()
+    p = tzoo("train", *args, "--out", killed)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 2 and "--resume" in out
+    p = tzoo("train", "--resume", killed)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    assert "no checkpoint yet; training from step 0" in out
+    assert figures(killed) == figures(whole)
+
+
+def test_a_set_up_that_fails_after_the_config_leaves_nothing(tmp_path, capsys, corpus, monkeypatch):
+    """accelerate.prepare fails after config.json is written: the fresh run's folder is removed."""
+    from accelerate import Accelerator
+
+    def failing_prepare(self, *args):
+        raise RuntimeError("no device")
+
+    monkeypatch.setattr(Accelerator, "prepare", failing_prepare)
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="no device"):
+        run_cli(capsys, "train", "char-lm", "--out", run, f"--data.path={corpus}", *TINY, "--loop.max_steps=2")
+    assert not run.exists()
 
 
 def torchrun(*args) -> subprocess.CompletedProcess:

@@ -20,10 +20,10 @@ import minari
 from minari.dataset.minari_dataset import DATASET_ID_RE
 from minari.namespace import create_namespace, list_local_namespaces
 from minari.storage import get_dataset_path
-from tqdm import tqdm
 
 from ..args import ArgumentParser
 from ..errors import TzooError
+from ..progress import Ticker
 from .envs import make_env
 from .policies import MIXTURES, describe, episode_policies, make_policy
 from .rollout import episode_seed, policy_rng, reference_scores, run_episode
@@ -76,12 +76,11 @@ def _record(env_id: str, dataset_id: str, names: list[str], seed: int, progress:
     collector = minari.DataCollector(base)
     try:
         returns = []
-        with tqdm(total=len(names), desc=f"collect {dataset_id}", unit="ep", disable=not progress) as bar:
+        with Ticker(len(names), f"collect {dataset_id}", "episode", enabled=None if progress else False) as ticker:
             for i, name in enumerate(names):
                 policy = make_policy(env_id, name, collector, policy_rng(seed, i))
                 returns.append(run_episode(collector, policy, episode_seed(seed, i)))
-                bar.update(1)
-                bar.set_postfix(mean_return=f"{sum(returns) / len(returns):.1f}")
+                ticker.update(1, f"mean return {sum(returns) / len(returns):.1f}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=QUIET)
             dataset = collector.create_dataset(dataset_id, eval_env=base.spec, author="tzoo", **meta)

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TzooError
+from ..progress import track
 from ..tokenizers.text import CharCodec
 from .augment import Affine, affine_params, affine_warp, crop_flip, crop_flip_params
 from .cifar import ImageSplit
@@ -423,7 +424,8 @@ def eval_batches(side: AvSide, ex: Examples, batch_size: int, condition: str = "
                  degrade: Optional[Degrade] = None, rank: int = 0, world: int = 1) -> Iterator[dict]:
     """`ex` under a forced condition, in order, batches dealt round-robin to processes."""
     ex, degrade = with_condition(ex, condition), degrade or Degrade()
-    for s in list(range(0, len(ex), batch_size))[rank::world]:
+    starts = list(range(0, len(ex), batch_size))[rank::world]
+    for s in track(starts, len(starts), f"evaluate ({condition})", "batch", enabled=rank == 0):
         yield make_batch(side, ex[s:s + batch_size], degrade)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TzooError
+from ..progress import Ticker
 from ..storage import load_tensors, save_tensors
 from .sources import cache_root, local_copy
 
@@ -132,7 +133,9 @@ def _decode_all(ds, image_col: str, label_col: str, size: int, on_wrong_size: st
     keep = np.ones(n, dtype=bool)
     bad = 0
     index = 0
+    ticker = Ticker(n, f"decode {where}", "image")
     for chunk in ds.iter(batch_size=2000):
+        ticker.update(index - ticker.done)
         for record, label in zip(chunk[image_col], chunk[label_col]):
             try:
                 images[index] = _decode(record, size, on_wrong_size)
@@ -144,6 +147,8 @@ def _decode_all(ds, image_col: str, label_col: str, size: int, on_wrong_size: st
                 bad += 1
                 print(f"{where}: record {index} skipped ({' '.join(str(e).split())[:80]})", file=sys.stderr)
             index += 1
+    ticker.update(index - ticker.done)
+    ticker.close()
     if bad:
         print(f"{where}: skipped {bad} of {n} records that are not decodable images", file=sys.stderr)
     if n == 0 or bad > MAX_BAD_FRACTION * n:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import torchaudio.transforms as AT
 from torch import Tensor
 
+from ..progress import track
 from .streams import Stream, step_generator
 
 
@@ -163,7 +164,8 @@ def eval_batches(waves: Sequence[Tensor], labels: Tensor, batch_size: int, rank:
     """Every clip once, dealt round-robin to processes, batched by similar length (less padding)."""
     mine = list(range(len(waves)))[rank::world]
     mine.sort(key=lambda i: waves[i].numel())
-    for s in range(0, len(mine), batch_size):
+    starts = range(0, len(mine), batch_size)
+    for s in track(starts, len(starts), "evaluate", "batch", enabled=rank == 0):
         ids = mine[s:s + batch_size]
         wave, lengths = pad_batch([waves[i] for i in ids])
         yield {"audio": {"wave": wave, "lengths": lengths}, "targets": labels[ids]}

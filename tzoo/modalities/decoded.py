@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TzooError
+from ..progress import track
 from .convert import AudioConverter, Conversions, ImageConverter
 from .table import Table
 from .wav import warn
@@ -101,7 +102,7 @@ def _budget(table: Table, converter: Converter, cache_gb: float) -> Optional[int
 def _check_pass(table: Table, converter: Converter, keep: bool, limit: int, skip_bad: bool):
     """Decode every row once: (good indices, kept tensors or None, tally, bad names)."""
     tally, good, bad, kept, used = Conversions(), [], [], [] if keep else None, 0
-    for i in range(len(table)):
+    for i in track(range(len(table)), len(table), "decode", "row"):
         name = table.name(i)
         try:
             x = converter(table.rows.read(i), name, tally)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TzooError
+from ..progress import track
 from .sources import DATA_ENV, local_copy
 from .wav import warn
 
@@ -129,7 +130,7 @@ def decode_all(recordings: Sequence[Recording], decode: Callable[[Path], Tensor]
     Fails with one line when nothing is left or more than `max_bad_fraction` of the files are bad.
     """
     waves, labels, names, bad = [], [], [], []
-    for r in recordings:
+    for r in track(recordings, len(recordings), f"decode {what}", "file"):
         try:
             waves.append(decode(r.path))
         except TzooError as e:

@@ -7,6 +7,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from ..progress import track
 from .augment import crop_flip, crop_flip_params, mix, rand_augment
 from .streams import Stream, step_generator, step_seed
 
@@ -102,5 +103,6 @@ def eval_batches(images: Tensor, labels: Tensor, batch_size: int, rank: int = 0,
     """The split in order, batches dealt round-robin to processes. `labels` may be the leading part
     of the split `images` holds (only those rows are scored: no copy of `images` is made)."""
     n = len(labels)
-    for s in list(range(0, n, batch_size))[rank::world]:
+    starts = list(range(0, n, batch_size))[rank::world]
+    for s in track(starts, len(starts), "evaluate", "batch", enabled=rank == 0):
         yield {"image": images[s:min(s + batch_size, n)], "targets": labels[s:s + batch_size]}

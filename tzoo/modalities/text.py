@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ..errors import TzooError
+from ..progress import track
 from .sources import resolve_file
 from .streams import Stream, step_generator
 
@@ -87,7 +88,8 @@ def consecutive_windows(ids: Tensor, block_size: int, batch_size: int, rank: int
     """
     n = ids.numel() - 1  # number of (input, target) pairs
     starts = list(range(0, n, block_size))[rank::world]
-    for i in range(0, len(starts), batch_size):
+    chunks = range(0, len(starts), batch_size)
+    for i in track(chunks, len(chunks), "evaluate", "batch", enabled=rank == 0):
         chunk = starts[i:i + batch_size]
         x = torch.zeros(len(chunk), block_size, dtype=torch.long)
         y = torch.full((len(chunk), block_size), -1, dtype=torch.long)

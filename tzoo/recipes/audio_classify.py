@@ -31,7 +31,7 @@ from .base import Loaded, RecipeBase, TaskData, TaskHead
 from .classify import classifier_data, load_class_names, ranked, save_class_names
 from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
-from .yourdata import UserData, gather_inputs, load_user_data, splits_finish, verb_options
+from .yourdata import UserData, gather_inputs, load_user_data, splits_finish
 
 TASK = "audio"
 
@@ -138,7 +138,7 @@ class AudioClassifyRecipe(RecipeBase):
     headline = ("test_acc", True)
     summary = "audio transformer on your clips (--data.dataset: class folders, parquet folder or Hub id; any WAV)"
     verbs = ("predict",)
-    options = {"predict": {"top_k": 5}}
+    option_defaults = {"predict": {"top_k": 5}}
 
     def task_parts(self, cfg: AudioClassifyConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -156,7 +156,7 @@ class AudioClassifyRecipe(RecipeBase):
         """The `top_k` (5) most probable classes of each input: WAV files (any rate, channels, length),
         folders of them, or (waveform, sample_rate) pairs; a clip longer than the model's window is cut
         into windows whose probabilities are averaged."""
-        o = verb_options(self, "predict", options)
+        o = self.verb_options("predict", options)
         items = gather_inputs(inputs, "audio")
         waves = [wave_input(x, name, cfg.mel.rate) for name, x in items]  # every input checked first
         names = loaded.artefacts["class_names"]

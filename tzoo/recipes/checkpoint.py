@@ -216,3 +216,9 @@ def load_checkpoint(run: RunDir, model: Optional[nn.Module], optimizer: Optional
     if optimizer is not None:
         _load_optimizer(optimizer, folder)
     return trainer
+
+
+def never_saved(run: RunDir) -> bool:
+    """Whether `run` stopped before its first checkpoint: no checkpoint pointer and no published weights
+    (every checkpoint publishes them), so `--resume` starts it again from step 0 with its config."""
+    return not (run / STATE / POINTER).is_file() and not (run / WEIGHTS).exists()

@@ -29,7 +29,7 @@ from .classify import ranked, save_class_names
 from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
 from .vit import VitConfig, VitModelConfig, VitRecipe, image_data, vit_head
-from .yourdata import UserData, gather_inputs, load_user_data, splits_finish, verb_options
+from .yourdata import UserData, gather_inputs, load_user_data, splits_finish
 
 
 @dataclass
@@ -93,7 +93,7 @@ class ImageClassifyRecipe(VitRecipe):
     task = "image"
     summary = "Vision Transformer on your images (--data.dataset: class folders, parquet folder or Hub id)"
     verbs = ("predict",)
-    options = {"predict": {"top_k": 5, "resize": True}}
+    option_defaults = {"predict": {"top_k": 5, "resize": True}}
 
     def task_parts(self, cfg: ImageClassifyConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -118,11 +118,11 @@ class ImageClassifyRecipe(VitRecipe):
         """The `top_k` (5) most probable classes of each input: image files (any format, mode or size,
         converted as in training), folders of them, PIL images, (H, W[, C]) arrays or (C, H, W) tensors.
         `resize=False` refuses an image whose size is not the model's instead of converting it."""
-        o = verb_options(self, "predict", options)
+        o = self.verb_options("predict", options)
         items = gather_inputs(inputs, "image")
         conv = cfg.data.converter()
         images = torch.stack([image_input(x, name, conv, o["resize"]) for name, x in items])
-        device, logits = next(loaded.model.parameters()).device, []
+        device, logits = loaded.device, []
         with torch.no_grad():
             for s in range(0, len(images), 256):
                 batch = {"image": images[s:s + 256].to(device)}

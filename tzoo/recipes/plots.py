@@ -17,15 +17,33 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+NAMES = {"loss": "training", "val_loss": "validation", "test_loss": "test"}
+
+
+def _label(key: str) -> str:
+    """The legend of a loss key: "training", "validation", "char-lm/validation", ..."""
+    head, _, tail = key.rpartition("/")
+    name = NAMES.get(tail, tail)
+    return f"{head}/{name}" if head else name
+
+
+def loss_series(log: Sequence[dict]) -> dict[str, list[tuple[int, float]]]:
+    """The lines loss.png draws, {label: [(step, value), ...]}: "training" from every record's `loss`
+    (the mean training loss since the previous record; one every --loop.log_every steps), then each
+    evaluation loss (`val_loss` as "validation", `test_loss`, a multi-task run's `task/val_loss`).
+    An evaluation's `train_loss` (the loss on a sample of training data) stays in log.jsonl only: the
+    one training line is the loss the optimizer saw."""
+    keys = sorted({k for r in log for k, v in r.items() if k.endswith("loss") and not k.endswith("train_loss")
+                   and isinstance(v, (int, float))}, key=lambda k: (k != "loss", k))
+    return {_label(k): [(r["step"], r[k]) for r in log if isinstance(r.get(k), (int, float))] for k in keys}
+
+
 def loss_curves(log: Sequence[dict], path: Path) -> None:
-    """Every loss in log.jsonl records against step: `loss` (mean training loss since the last
-    evaluation) and the evaluation losses (`train_loss`, `val_loss`, `test_loss`, ...)."""
-    keys = sorted({k for r in log for k, v in r.items() if k.endswith("loss") and isinstance(v, (int, float))})
+    """loss.png: the training loss as a line, the evaluation losses as lines with markers, against step."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in keys:
-        pts = [(r["step"], r[key]) for r in log if key in r]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", markersize=3, label=key)
+    for label, pts in loss_series(log).items():
+        style = {"lw": 1.0} if label == "training" else {"marker": "o", "markersize": 3}
+        ax.plot(*zip(*pts), label=label, **style)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)

@@ -1,18 +1,15 @@
-"""Progress reporting: a tqdm bar on a terminal, plain log lines otherwise."""
+"""Training progress: a tqdm bar on a terminal, plain log lines otherwise (other long steps: tzoo/progress.py)."""
 from __future__ import annotations
 
 import sys
 import time
 from typing import Optional
 
+from ..progress import clock as _clock
+
 
 def _human(x: float) -> str:
     return f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class Progress:

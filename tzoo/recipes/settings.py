@@ -23,7 +23,8 @@ class LoopConfig:
         eval_every: evaluate every this many steps (and at the end).
         eval_batches: validation batches per periodic evaluation (the final evaluation scores the
             whole validation split); 0 = the whole split every time, so checkpoints compare on equal terms.
-        log_every: plain log line every this many steps when not on a terminal.
+        log_every: every this many steps, a log.jsonl record (training loss, learning rate, throughput)
+            and, when not on a terminal, a plain progress line.
         save_every: checkpoint every this many steps (and at the end); 0 = only at the end.
         mixed_precision: "no", "bf16" or "fp16" (autocast through accelerate).
         seed: seeds initialisation, data order, augmentation and dropout.
@@ -31,6 +32,9 @@ class LoopConfig:
         compile: torch.compile the model (worth it on GPUs).
         workers: processes that build upcoming batches in parallel (0 = in the training process);
             results do not depend on it.
+        log_with: also send log.jsonl's numbers to an experiment tracker through accelerate:
+            "tensorboard" (event files in RUN/tensorboard), "wandb", "trackio", "mlflow", "all"
+            (every one installed) or "none".
     """
 
     batch_size: int = 32
@@ -46,6 +50,7 @@ class LoopConfig:
     on_nonfinite: Literal["stop", "skip"] = "stop"
     compile: bool = False
     workers: int = 0
+    log_with: Literal["none", "tensorboard", "wandb", "trackio", "mlflow", "all"] = "none"
 
     def validate(self) -> None:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "log_every"):

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -23,9 +24,11 @@ from torch import Tensor
 from ..devices import to_device
 from ..errors import TzooError, is_out_of_memory
 from ..modalities.streams import Stream, step_seed
+from . import trackers
 from .base import Parts, Recipe
 from .batches import batch_stream
-from .checkpoint import load_checkpoint, publish_weights, save_checkpoint
+from .card import write_card
+from .checkpoint import load_checkpoint, never_saved, publish_weights, save_checkpoint
 from .optim import lr_at, make_ema, make_optimizer, set_lr
 from .plots import loss_curves
 from .progress import Progress, Stopwatch
@@ -73,15 +76,16 @@ def seed_step(seed: int, device: torch.device) -> None:
 SHARDED = (DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
 
 
-def make_accelerator(loop, unused_parameters: bool = False) -> Accelerator:
+def make_accelerator(loop, unused_parameters: bool = False, run: Optional[RunDir] = None) -> Accelerator:
     """The accelerate front end. Several processes without a GPU (torchrun on a CPU machine) need
     accelerate's CPU mode, or each process silently trains alone. `unused_parameters`: a step may
     leave parameters without a gradient (a multi-task step trains one task's head), which DDP
-    must be told about."""
+    must be told about. `run`: the run folder, where a tracker of --loop.log_with writes."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     cpu = world > 1 and not torch.cuda.is_available()
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else []
-    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu, kwargs_handlers=handlers)
+    tracking = trackers.accelerator_kwargs(loop.log_with, run) if run is not None else {}
+    acc = Accelerator(mixed_precision=loop.mixed_precision, cpu=cpu, kwargs_handlers=handlers, **tracking)
     if acc.distributed_type in SHARDED:
         raise TzooError(f"accelerate is configured for {acc.distributed_type.value}: tzoo checkpoints are whole "
                         "(unsharded) state written by the main process, so sharded training is not supported "
@@ -95,13 +99,13 @@ class Trainer:
     def __init__(self, recipe: Recipe, cfg: Any, run: RunDir, resume: bool = False) -> None:
         self.recipe, self.cfg, self.run, self.resume = recipe, cfg, run, resume
         self.loop, self.optim = cfg.loop, cfg.optim
-        self.acc = make_accelerator(self.loop, getattr(recipe, "unused_parameters", False))
+        self.acc = make_accelerator(self.loop, getattr(recipe, "unused_parameters", False), run)
         self.main = self.acc.is_main_process
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         # On a GPU, checking every loss would sync every step; in stop mode checks are batched (flush).
         self.defer = self.acc.device.type == "cuda" and self.loop.on_nonfinite == "stop"
         self.pending: list[tuple[int, Tensor]] = []
-        self.window: list[float] = []  # training losses since the last evaluation
+        self.window: list[float] = []  # training losses since the last log.jsonl record
 
     # -- set-up ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -111,20 +115,22 @@ class Trainer:
         self.fresh = not self.resume
         # What the folder held before this run started: a fresh run that fails removes only what it made.
         self.before = set(self.run.path.iterdir()) if self.run.path.is_dir() else None
-        self.saved = False
-        torch.manual_seed(self.loop.seed)
+        self.saved = False  # whether the folder holds a checkpoint of this run
         try:
-            self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
-                                                  self.acc.wait_for_everyone)
-            if not self.resume:  # a budget in epochs becomes steps now the data size is known; the config keeps them
-                loop, note = resolve_epochs(self.loop, getattr(self.parts.train, "epoch_size", None), self.world)
-                self.cfg, self.loop = dataclasses.replace(self.cfg, loop=loop), loop
-                if note and self.main:
-                    print(note, flush=True)
+            self._build()
         except BaseException:
-            if self.fresh and self.main:  # bad input: leave nothing half-written behind
+            if self.fresh and self.main:  # bad input, or a failed set-up: leave nothing half-written behind
                 self._discard()
             raise
+
+    def _build(self) -> None:
+        torch.manual_seed(self.loop.seed)
+        self.parts: Parts = self.recipe.build(self.cfg, self.run, self.main, self.acc.wait_for_everyone)
+        if not self.resume:  # a budget in epochs becomes steps now the data size is known; the config keeps them
+            loop, note = resolve_epochs(self.loop, getattr(self.parts.train, "epoch_size", None), self.world)
+            self.cfg, self.loop = dataclasses.replace(self.cfg, loop=loop), loop
+            if note and self.main:
+                print(note, flush=True)
         if not self.resume and self.main:
             self.run.save_config(self.recipe.name, self.cfg)
         self.model = self.parts.model
@@ -135,11 +141,14 @@ class Trainer:
         self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
         self.ema = make_ema(self.parts.model, self.optim)
         self.state = TrainerState()
-        if self.resume:
+        if self.resume and not never_saved(self.run):
             trainer = load_checkpoint(self.run, self.parts.model, self.optimizer, ema=self.averaged)
             self.state = TrainerState.from_json(trainer)
-            if self.main:
-                self.run.truncate_log(self.state.step)
+            self.saved = True
+        elif self.resume and self.main:  # stopped (killed) before its first checkpoint: its config is kept
+            print(f"{self.run.path}: no checkpoint yet; training from step 0", file=sys.stderr, flush=True)
+        if self.resume and self.main:
+            self.run.truncate_log(self.state.step)
         accum = self.loop.grad_accum
         self.stream = batch_stream(self.parts.train, self.state.step * accum, self.loop.max_steps * accum,
                                    self.rank, self.world, self.loop.workers, self.acc.device.type == "cuda")
@@ -177,15 +186,17 @@ class Trainer:
         seed_step(step_seed(self.loop.seed, Stream.TRAIN_RNG, step, self.rank), self.acc.device)
         total, items = None, 0
         for micro in range(accum):
-            index, batch = next(self.stream)
-            assert index == step * accum + micro, (index, step, micro)
+            batch = self._next_batch(step * accum + micro)
             items += self.parts.train.items(batch) * self.world
             batch = to_device(batch, self.acc.device)
             sync = micro == accum - 1 or self.world == 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.wrapped):
                 loss = self._global_mean(self.wrapped(batch, task=batch.pop("task", None)))
                 if not self.defer and self._global(loss.detach().float()[None])[1][0]:
-                    return self._nonfinite(step, loss.item()), items
+                    self._nonfinite(step, loss.item())
+                    for rest in range(micro + 1, accum):  # the step's other micro-batches go unused
+                        self._next_batch(step * accum + rest)
+                    return None, items
                 self.acc.backward(loss / accum if accum > 1 else loss)
             total = loss.detach() if total is None else total + loss.detach()
         if self.optim.grad_clip > 0:
@@ -195,6 +206,14 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.parts.model, step=step + 1)
         return total / accum, items
+
+    def _next_batch(self, expected: int) -> Any:
+        """The next training micro-batch, which must be number `expected` (a step reads all of its own)."""
+        index, batch = next(self.stream)
+        if index != expected:
+            raise RuntimeError(f"training read micro-batch {index} where {expected} was due; "
+                               "batches would shift (a step left some of its micro-batches unread)")
+        return batch
 
     def _global_mean(self, out) -> Tensor:
         """The loss to step on: with several processes and a loss averaged over a varying number of
@@ -231,6 +250,9 @@ class Trainer:
         if self.fresh and not self.saved:  # nothing worth keeping: the run directory is removed
             raise NonFiniteLoss(f"step {step}: loss is {value} (not finite) before the first checkpoint; stopped "
                                 "and nothing kept: lower --optim.lr, or pass --loop.on_nonfinite=skip")
+        if not self.saved:
+            raise NonFiniteLoss(f"step {step}: loss is {value} (not finite) before the first checkpoint; stopped: "
+                                "lower --optim.lr, or pass --loop.on_nonfinite=skip")
         raise NonFiniteLoss(
             f"step {step}: loss is {value} (not finite); stopped, the last good checkpoint in "
             f"{self.run.path}/state is kept: resume with `tzoo train --resume {self.run.path}` after "
@@ -295,23 +317,39 @@ class Trainer:
         self.saved = True
         self.acc.wait_for_everyone()
 
-    def record_eval(self, metrics: dict[str, float], progress: Progress, lr: float) -> None:
+    def record(self, metrics: dict[str, Any], lr: float) -> None:
+        """One log.jsonl record (also sent to the trackers): the mean training loss since the previous
+        record, `metrics` (validation, at an evaluation), learning rate, throughput and elapsed time."""
+        window, self.window = self.window, []
         if not self.main:
             return
         rate = self.state.train_items / self.state.train_time_s if self.state.train_time_s else None
-        running = {"loss": sum(self.window) / len(self.window)} if self.window else {}
-        self.window = []
+        running = {"loss": sum(window) / len(window)} if window else {}
         record = {"step": self.state.step, **running, **metrics, "lr": lr,
                   f"{self.unit}_per_s": rate, "elapsed_s": round(self.clock.total(), 2)}
         self.run.append_log(record)
+        trackers.log(self.acc, record)
+
+    def record_eval(self, metrics: dict[str, float], progress: Progress, lr: float) -> None:
+        self.record(metrics, lr)
+        if not self.main:
+            return
         loss_curves(self.run.read_log(), self.run / "loss.png")
         shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         progress.message(f"eval step {self.state.step}: {shown}")
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self) -> Optional[dict[str, Any]]:
+        """Train, evaluate and save; the trackers of --loop.log_with are closed however it ends."""
+        try:
+            return self._fit()
+        finally:
+            trackers.finish(self.acc)
+
+    def _fit(self) -> Optional[dict[str, Any]]:
         self.clock = Stopwatch()
         self.setup()
+        trackers.start(self.acc, self.recipe.name, self.cfg, self.run)
         loop, st = self.loop, self.state
         self.clock.before = st.wall_s
         unit = self.unit
@@ -336,6 +374,8 @@ class Trainer:
                     st.train_time_s += dt
                 lr = self.optimizer.param_groups[0]["lr"]
                 progress.update(st.step, shown, lr, items, dt)
+                if st.step % loop.log_every == 0 and st.step % loop.eval_every and st.step < loop.max_steps:
+                    self.record({}, lr)  # evaluation steps and the last step are recorded with their metrics
                 saved = False
                 if st.step % loop.eval_every == 0 and st.step < loop.max_steps:
                     metrics = self.evaluate(final=False)
@@ -359,21 +399,27 @@ class Trainer:
         return self.finish(progress)
 
     def finish(self, progress: Progress) -> Optional[dict[str, Any]]:
-        """Final validation of the last weights; the best checkpoint by validation is restored if it
-        beat them; the test split is scored once with the chosen weights, which become model.safetensors."""
+        """Choose the weights to keep, score them on the whole validation split and, once, on the test
+        split; they become model.safetensors.
+
+        The last weights are scored the way the periodic evaluations were (which may take a sample of
+        the validation split) and compared with the best of those; the chosen weights are then scored
+        on the whole split. Without a periodic score to beat, the last weights are scored once, whole."""
         st = self.state
-        metrics = self.evaluate(final=True)
+        compare = self.parts.select and st.best_value is not None and st.best_step != st.step
+        metrics = self.evaluate(final=not compare)
         lr = self.optimizer.param_groups[0]["lr"]
         improved = self._improved(metrics)
         st.wall_s = self.clock.total()
-        self.record_eval(metrics, progress, lr)
+        self.record_eval(metrics, progress, lr)  # the figures the choice used
         self.save(best=improved)
-        if not improved and st.best_step is not None and st.best_step != st.step:
+        if compare and not improved:
             load_checkpoint(self.run, self.parts.model, None, "best", ema=self.averaged)
-            metrics = self.evaluate(final=True)  # the whole validation split, for the chosen weights
             self.acc.wait_for_everyone()
             if self.main:
                 publish_weights(self.run, self.scored)
+        if compare:
+            metrics = self.evaluate(final=True)  # the whole validation split, for the chosen weights
         metrics.update(self.test())
         unit = self.unit
         summary: dict[str, Any] = {
@@ -394,6 +440,7 @@ class Trainer:
             if self.parts.finish is not None:
                 self.parts.finish(self.scored.eval(), self.run, summary)
             self.run.save_metrics(summary)
+            write_card(self.run)  # README.md: the Hugging Face model card, from the files just written
         self.acc.wait_for_everyone()
         return summary if self.main else None
 

@@ -23,7 +23,6 @@ from ..modalities.folders import EXTENSIONS
 from ..modalities.streams import Stream, step_generator
 from ..modalities.table import Modality, Table
 from ..modalities.userdata import load_classification
-from .base import RecipeBase
 
 
 @dataclass
@@ -177,12 +176,3 @@ def gather_inputs(inputs: Iterable[Any], modality: Modality) -> list[tuple[str, 
         raise TzooError("predict needs at least one input")
     return out
 
-
-def verb_options(recipe: RecipeBase, verb: str, given: dict[str, Any]) -> dict[str, Any]:
-    """`recipe.options[verb]` updated with the options `given` (None keeps a default); an unknown
-    option is a one-line error listing those the verb takes."""
-    known = getattr(recipe, "options", {}).get(verb, {})
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise TzooError(f"{recipe.name} `{verb}` has no option {unknown[0]!r}; its options: {', '.join(known) or 'none'}")
-    return {**known, **{k: v for k, v in given.items() if v is not None}}
