@@ -138,6 +138,8 @@ class AudioClassifyRecipe(RecipeBase):
     headline = ("test_acc", True)
     summary = "audio transformer on your clips (--data.dataset: class folders, parquet folder or Hub id; any WAV)"
     verbs = ("predict",)
+    modalities = ("audio",)
+    hub_task = "audio-classification"
     option_defaults = {"predict": {"top_k": 5}}
 
     def task_parts(self, cfg: AudioClassifyConfig, run: RunDir, is_main: bool,
