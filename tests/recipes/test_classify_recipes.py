@@ -347,3 +347,19 @@ def test_eval_batches_score_the_leading_rows_without_copying(tmp_path):
     batches = list(eval_batches(lazy, lazy.labels[:5], 4))
     assert [len(b["image"]) for b in batches] == [len(b["targets"]) for b in batches] == [4, 1]
     assert sorted(read) == [0, 1, 2, 3, 4]
+
+
+def test_parquet_folder_with_its_own_test_split(tmp_path, capsys):
+    """A parquet folder (the Hub's layout, Image + ClassLabel columns): its test split is used, validation carved."""
+    from tests.conftest import write_image_parquet
+
+    folder = tmp_path / "pq"
+    write_image_parquet(folder, "train", [i % 10 for i in range(40)])
+    write_image_parquet(folder, "test", [i % 10 for i in range(10)])
+    code, out, err = run_cli(capsys, "train", "image-classify", "--out", tmp_path / "run", f"--data.dataset={folder}",
+                             "--data.val_fraction=0.25", "--loop.max_steps=2", "--loop.eval_every=2", *TINY_IMAGE)
+    assert code == 0, err
+    splits = metrics(tmp_path / "run")["splits"]
+    assert splits["test"] == {"size": 10, "from": f"test split of {folder}"}
+    assert splits["validation"] == {"size": 10, "from": "carved 25% of train, seed 0, stratified"}
+    assert splits["train"]["size"] == 30 and len(json.loads((tmp_path / "run" / "classes.json").read_text())) == 10
