@@ -16,7 +16,7 @@ from tzoo.recipes import RECIPES, get_recipe
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # recipes other branches are landing; checked in full once the registry has them
-PENDING = {"image-classify", "audio-classify", "qa"}
+PENDING = {"image-classify", "audio-classify"}
 PLACEHOLDER = re.compile(r"^([A-Z][A-Z0-9_]*|.*\.\.\..*|<.*>)$")  # DIR, K, NAMES, ..., <url>
 TRAIN_FLAGS = {"--out", "--preset", "--config", "--resume"}  # flags of `tzoo train` that take a value
 

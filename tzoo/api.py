@@ -77,7 +77,8 @@ class Trained:
     def predict(self, inputs: Any, **options: Any) -> list[dict]:
         """One result per input (classifiers: {"input", "top": [(class, probability), ...]}, options
         top_k, and for images resize=True: another size is resized, with a note on stderr; False refuses it);
-        recipes that mix inputs take them as options (image=, audio=, prompt=) and return {"answer"}.
+        recipes that mix inputs take them as options (image=, audio=, prompt=) or, for `qa`, as dicts
+        ({"image", "audio", "text", "question"}), and return {"answer"}.
         Every recipe takes `(inputs, **options)`; an option it does not know is a one-line TzooError.
         Inputs are files (for image-classify / audio-classify also folders, PIL images, arrays, tensors
         and (waveform, sample_rate) pairs); one input may be given alone."""
@@ -85,7 +86,7 @@ class Trained:
             inputs = [inputs]
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
-        items = [str(p) if isinstance(p, (str, Path)) else p for p in inputs]
+        items = [str(p) if isinstance(p, (str, Path)) else p for p in inputs]  # dicts, images, arrays as they are
         return self._verb("predict").predict(self.loaded, self.cfg, items, **options)
 
     def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:

@@ -197,23 +197,28 @@ def cmd_eval(args: Sequence[str]) -> int:
 
 
 def cmd_predict(args: Sequence[str]) -> int:
-    p = ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of "
-                                "image / audio files, or an answer from --image/--audio/--prompt (av-digits). An image "
-                                "of another size than the model's is resized, with a note on stderr (--no-resize refuses it).")
+    p = ArgumentParser(prog="tzoo predict", description="Predict with a trained run: classes of image / audio "
+                       "files, or an answer from --image/--audio/--text/--prompt (av-digits, qa). An image of "
+                       "another size than the model's is resized, with a note on stderr (--no-resize refuses it).")
     p.add_argument("run", metavar="DIR")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--image", help="an image file (recipes that mix inputs)")
     p.add_argument("--audio", help="a WAV file (recipes that mix inputs)")
     p.add_argument("--prompt", help="a text question (recipes that mix inputs)")
+    p.add_argument("--text", help="context text (qa)")
+    p.add_argument("--strict", action="store_true",
+                   help="a question unlike every taught one is an error, not a warning")
     p.add_argument("--top-k", type=int, help="how many classes to list per file (classifiers)")
     p.add_argument("--no-resize", dest="resize", action="store_false", default=None,
                    help="refuse an image whose size is not the model's (by default it is resized, with a note)")
     p.add_argument("--task", help=TASK_HELP)
     ns = p.parse_intermixed_args(args)  # `predict DIR --task NAME FILE` as well as `predict DIR FILE --task NAME`
-    inputs = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("prompt", ns.prompt)) if v is not None}
+    inputs = {k: v for k, v in (("image", ns.image), ("audio", ns.audio), ("text", ns.text), ("prompt", ns.prompt))
+              if v is not None}
     if not ns.files and not inputs:
         raise TzooError("usage: tzoo predict DIR FILE [FILE ...]  (or --image/--audio/--prompt)")
-    options = {**inputs, **{k: v for k, v in (("top_k", ns.top_k), ("resize", ns.resize)) if v is not None}}
+    flags = (("top_k", ns.top_k), ("resize", ns.resize), ("strict", ns.strict or None))
+    options = {**inputs, **{k: v for k, v in flags if v is not None}}
     results = _load_for(ns.run, "predict", ns.task).predict(ns.files, **options)
     if results and "answer" in results[0]:
         for r in results:

@@ -75,7 +75,9 @@ def test_predict_bad_inputs(trained, tmp_path, capsys):
     for args, *needles in cases:
         assert_clean_error(*run_cli(capsys, "predict", out, *args), *needles)
     code, _, err = run_cli(capsys, "predict", out, "--image", big, "--prompt", "x" * 64)  # the longest question
-    assert code == 0 and err.strip() == f"tzoo: {big}: 40x40 image resized to the model's 28x28"
+    note, warning = err.strip().splitlines()  # resized, and the untaught question warned about
+    assert code == 0 and note == f"tzoo: {big}: 40x40 image resized to the model's 28x28"
+    assert warning.startswith("tzoo: warning: question 'xxx")
 
 
 def test_verbs_run_on_the_model_device(trained, tmp_path):
@@ -138,3 +140,15 @@ def test_eval_rescores_the_test_side_with_more_examples(trained, capsys):
     assert code == 0, err
     assert json.loads(stdout.strip().splitlines()[-1])["test_examples_per_question"] == 12
     assert_clean_error(*run_cli(capsys, "eval", out, "--data.kinds=sum"), "--data.test_examples")
+
+
+def test_predict_flags_a_question_it_was_never_taught(trained, tmp_path, capsys):
+    _, out = trained
+    png = tmp_path / "seven.png"
+    Image.new("L", (28, 28), 150).save(png)
+    code, stdout, err = run_cli(capsys, "predict", out, "--image", png, "--prompt", "how old is the writer?")
+    assert code == 0 and "far from every question" in err and "which digit is written?" in err and stdout.strip()
+    assert_clean_error(*run_cli(capsys, "predict", out, "--image", png, "--prompt", "how old is the writer?",
+                                "--strict"), "far from every question")
+    code, _, err = run_cli(capsys, "predict", out, "--image", png, "--prompt", "which digit is written?", "--strict")
+    assert code == 0 and "warning" not in err

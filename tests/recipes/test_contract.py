@@ -50,7 +50,7 @@ def test_eval_overrides_are_checked_in_one_place():
         lm.eval_overrides({"data.path": "x", "data.dir": "y"})
     with pytest.raises(TzooError, match=r"tzoo eval of dt takes only --eval\.\*, not --evaluation.x"):
         dt.eval_overrides({"evaluation.x": "1"})
-    for name in ("vit-cifar10", "audio-fsdd", "av-digits"):
+    for name in ("vit-cifar10", "audio-fsdd", "av-digits", "qa"):
         with pytest.raises(TzooError, match=f"tzoo eval of {name} takes only"):
             RECIPES[name].eval_overrides({"loop.max_steps": "1"})
 

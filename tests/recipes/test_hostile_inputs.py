@@ -138,6 +138,46 @@ def metadata_missing_file(root: Path) -> list[str]:
     return args
 
 
+def qa_manifest(root: Path, edit=None, test_edit=None) -> list[str]:
+    """A qa manifest of 8 training rows and 2 test rows; `edit(rows)` / `test_edit(rows)` spoil them."""
+    from tests.recipes.qa_fixtures import colour_rows, write_rows
+
+    data = root / "qa"
+    train, test = colour_rows(data, 8), colour_rows(data, 2, start=100)
+    for rows, change in ((train, edit), (test, test_edit)):
+        if change is not None:
+            change(rows)
+    write_rows(data / "train.jsonl", train)
+    write_rows(data / "test.jsonl", test)
+    return [f"--data.dataset={data}", "--data.image_size=8", "--model.patch_size=4"]
+
+
+def qa_spoilt(**rows):
+    """qa data whose training row 3 (manifest line 4) gets `rows` (None deletes the key)."""
+    def spoil(train):
+        for key, value in rows.items():
+            train[3].pop(key) if value is None else train[3].update({key: value})
+    return lambda root: qa_manifest(root, spoil)
+
+
+def qa_not_json(root: Path) -> list[str]:
+    args = qa_manifest(root)
+    path = root / "qa" / "train.jsonl"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4][:-1]  # line 5 loses its closing brace
+    path.write_text("\n".join(lines) + "\n")
+    return args
+
+
+def qa_test_audio(root: Path) -> list[str]:
+    """The training rows are images only; test row 2 brings a clip."""
+    from tests.audio_fixtures import tone, write_wav
+
+    def add_clip(test):
+        test[1]["audio"] = write_wav(root / "qa" / "t.wav", tone(1)).name
+    return qa_manifest(root, test_edit=add_clip)
+
+
 @pytest.fixture(autouse=True)
 def minari_root(tmp_path, monkeypatch) -> Path:
     """The dt cases make their Minari datasets in a private root (MINARI_DATASETS_PATH)."""
@@ -248,6 +288,20 @@ CASES = {
     "av-digits/conv-patch": ("av-digits", digits, ["--model.image_stem=conv", "--model.patch_size=7"],
                              ["--model.patch_size", "power of two"]),
     "av-digits/unknown-stem": ("av-digits", digits, ["--model.image_stem=resnet"], ["--model.image_stem", "resnet"]),
+    # qa: a manifest of your own rows, each checked (file and line named)
+    "qa/no-dataset": ("qa", lambda root: [], [], ["--data.dataset", "train.jsonl"]),
+    "qa/not-json": ("qa", qa_not_json, [], ["train.jsonl: line 5 is not JSON"]),
+    "qa/no-input": ("qa", qa_spoilt(image=None), [], ["train.jsonl: line 4", "neither image, audio nor text"]),
+    "qa/no-question": ("qa", qa_spoilt(question=None), [], ["train.jsonl: line 4", "no 'question'"]),
+    "qa/no-answer": ("qa", qa_spoilt(answer=None), [], ["train.jsonl: line 4", "no 'answer'"]),
+    "qa/empty-answer": ("qa", qa_spoilt(answer=" "), [], ["train.jsonl: line 4", "empty answer"]),
+    "qa/missing-file": ("qa", qa_spoilt(image="img/nowhere.png"), [], ["train.jsonl: line 4", "img/nowhere.png",
+                                                                       "does not exist"]),
+    "qa/long-answer": ("qa", qa_spoilt(answer="a" * 40), [], ["train.jsonl: line 4", "40 characters",
+                                                              "--model.max_answer=32"]),
+    "qa/unreadable-image": ("qa", qa_spoilt(image="train.jsonl"), [], ["train.jsonl: line 4", "not a readable image"]),
+    "qa/test-input-kind": ("qa", qa_test_audio, [], ["test.jsonl: line 2", "audio", "none of the rows"]),
+    "qa/patch-vs-image": ("qa", qa_manifest, ["--model.patch_size=3"], ["--model.patch_size=3", "--data.image_size=8"]),
     # multitask: the task list and each task's own section
     "multitask/unknown-task": ("multitask", text_only, ["--tasks.names=char-lm,chess"], ["--tasks.names", "chess"]),
     "multitask/bad-weight": ("multitask", text_only, ["--tasks.weights=char-lm:-1"], ["--tasks.weights", "positive"]),

@@ -35,6 +35,7 @@ from torch import Tensor
 from ..errors import TzooError
 from ..progress import track
 from ..tokenizers.text import CharCodec
+from .answers import BOS_CHAR, EOS_CHAR, answer_tensors, decode_ids, text_entry
 from .augment import Affine, affine_params, affine_warp, crop_flip, crop_flip_params
 from .cifar import ImageSplit
 from .clips import pad_batch
@@ -62,7 +63,6 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                 "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen")
 ANSWER_WORDS = NUMBER_WORDS + ("yes", "no")
-BOS_CHAR, EOS_CHAR = "\x02", "\x03"  # ASCII start / end of text: sort first, so BOS_ID = 0, EOS_ID = 1
 CONDITIONS = ("both", "image_only", "audio_only")
 
 
@@ -91,14 +91,7 @@ def answer_text(kind: str, a: int, b: int) -> str:
 
 def decode_answer(ids: Sequence[int]) -> str:
     """Generated or target ids -> answer text: stops at EOS, skips BOS and padding (-1)."""
-    out = []
-    for i in ids:
-        i = int(i)
-        if i == EOS_ID:
-            break
-        if i != BOS_ID and 0 <= i < CODEC.vocab_size:
-            out.append(CODEC.chars[i])
-    return "".join(out)
+    return decode_ids(ids, CODEC, BOS_ID, EOS_ID)
 
 
 def kind_ids(kinds: Sequence[str]) -> list[int]:
@@ -283,13 +276,6 @@ def _texts(ex: Examples) -> tuple[list[list[int]], list[list[int]]]:
     return questions, answers
 
 
-def _pad(rows: list[list[int]], length: int, value: int) -> Tensor:
-    out = torch.full((len(rows), length), value, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
-
-
 def _gen(seed: Tensor) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
@@ -304,7 +290,6 @@ def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slic
     (B, 2, 3) then warps them (`affine_warp`)."""
     mine = mine or slice(None)
     questions, answers = _texts(ex)
-    lq, la = max(map(len, questions)), max(map(len, answers))
     lengths = torch.where(ex.audio_present, side.clip_lengths[ex.clip_row], 0)
     t = max(int(lengths.max()) if len(ex) else 0, 1)
     part = ex[mine]
@@ -327,15 +312,12 @@ def make_batch(side: AvSide, ex: Examples, degrade: Degrade, mine: Optional[slic
             wave = degrade_wave(wave, degrade, _gen(part.audio_seed[i])) if fused[i] else wave
         waves.append(wave)
     wave, wave_lengths = pad_batch(waves, t)  # (B, T), (B,)
-    q = _pad(questions, lq, EOS_ID)[mine]  # (B, Lq)
-    qmask = (torch.arange(lq)[None] < torch.tensor([len(x) for x in questions])[:, None])[mine]
-    answer = _pad(answers, la, -1)[mine]  # (B, La + 1)
-    answer_in = answer[:, :-1].clone()
-    answer_in[answer_in < 0] = EOS_ID
+    question = {k: v[mine] for k, v in text_entry(questions, EOS_ID).items()}  # ids, mask (B, Lq)
+    texts = {k: v[mine] for k, v in answer_tensors(answers, EOS_ID).items()}  # answer (B, La + 1), answer_in, targets
     return {"image": {"images": images, "present": part.image_present.clone()},
             "audio": {"wave": wave, "lengths": wave_lengths, "present": part.audio_present.clone()},
-            "question": {"ids": q, "mask": qmask},
-            "answer": answer, "answer_in": answer_in, "targets": answer[:, 1:].clone(),
+            "question": question,
+            **texts,
             "kind": part.kind.clone(), "digits": torch.stack([part.written, part.spoken], dim=1)}
 
 

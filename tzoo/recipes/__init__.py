@@ -32,6 +32,8 @@ _BUILTINS = (
     ("av-digits", "tzoo.recipes.av_digits:AV_DIGITS",
      "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)",
      ("cpu",)),
+    ("qa", "tzoo.recipes.qa:QA",
+     "your own images, clips and text + a question per row (JSON lines), answered in text", ("cpu",)),
     ("multitask", "tzoo.recipes.multitask:MULTITASK",
      "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)", ("cpu",)),
 )

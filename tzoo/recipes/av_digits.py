@@ -11,24 +11,22 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..backbone import BackboneConfig
 from ..devices import to_device
 from ..errors import TzooError
-from ..modalities.av_digits import (BOS_ID, CODEC, CONDITIONS, EOS_ID, KINDS, AvSide, AvSides, Degrade,
-                                    decode_answer, eval_batches, eval_examples, kind_ids, load_sides)
+from ..modalities.av_digits import (BOS_ID, CODEC, CONDITIONS, EOS_ID, KINDS, QUESTIONS, AvSide, AvSides,
+                                    Degrade, decode_answer, eval_batches, eval_examples, kind_ids, load_sides)
 from ..modalities.augment import Affine
 from ..modalities.mnist import HUB_ID
 from ..storage import write_text
-from ..tasks import LanguageModelTask, TzooModel
+from ..tasks import TzooModel
 from ..tasks.answer import generate_answer
-from ..tokenizers import TextTokenizer
 from ..tokenizers.audio import AudioTokenizer, MelConfig
 from ..tokenizers.image import ImageTokenizer
 from ..tokenizers.presence import MaybeAbsent
-from ..tokenizers.types import ANSWER, QUESTION
+from .answering import answer_parts, answer_sums, check_taught
 from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .plots import accuracy_table
 from .rundir import RunDir
@@ -148,10 +146,9 @@ def av_head(cfg: AvConfig) -> TaskHead:
         m = cfg.model
         image = ImageTokenizer(m.patch_size, dim, channels=1, mean=(0.1307,), std=(0.3081,), stem=m.image_stem,
                                stem_channels=m.stem_channels, pad=m.pad())
-        tokenizers = {"image": MaybeAbsent(image),
-                      "audio": MaybeAbsent(AudioTokenizer(cfg.mel, dim, cfg.audio_tokens())),
-                      "question": TextTokenizer(v, dim, QUESTION), "answer_in": TextTokenizer(v, dim, ANSWER)}
-        return tokenizers, LanguageModelTask(dim, v, inputs=INPUTS, pattern=cfg.model.fusion)
+        return answer_parts(dim, v, {"image": MaybeAbsent(image),
+                                     "audio": MaybeAbsent(AudioTokenizer(cfg.mel, dim, cfg.audio_tokens()))},
+                            cfg.model.fusion)
     positions = max(cfg.model.image_tokens(), cfg.audio_tokens(), MAX_QUESTION)
     return TaskHead(positions, make, f"--data.max_seconds={cfg.data.max_seconds:g}")
 
@@ -160,30 +157,9 @@ def make_model(cfg: AvConfig) -> TzooModel:
     return build_model(cfg.backbone, {TASK: av_head(cfg)})
 
 
-@torch.no_grad()
 def answer_scores(model: TzooModel, task: str, batches) -> dict[str, Tensor]:
-    """Summed answer loss, answered characters, and per question kind the examples and exact matches.
-
-    Exact match is read from teacher-forced logits: every answer character (and the EOS) is the argmax
-    given the ones before it, which is exactly when greedy generation reproduces the answer.
-    """
-    device = next(model.parameters()).device
-    sums = {"loss_sum": torch.zeros((), dtype=torch.float64, device=device),
-            "chars": torch.zeros((), dtype=torch.float64, device=device),
-            "seen": torch.zeros(len(KINDS), dtype=torch.float64, device=device),
-            "right": torch.zeros(len(KINDS), dtype=torch.float64, device=device)}
-    for batch in batches:
-        batch = to_device(batch, device)
-        targets = batch.pop("targets")
-        logits = model(batch, task=task).outputs["logits"].float()  # (B, La, V)
-        real = targets != -1
-        sums["loss_sum"] += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1,
-                                            reduction="sum").double()
-        sums["chars"] += real.sum()
-        right = ((logits.argmax(-1) == targets) | ~real).all(dim=1).double()  # (B,)
-        sums["seen"] += torch.bincount(batch["kind"], minlength=len(KINDS)).double()
-        sums["right"] += torch.bincount(batch["kind"], weights=right, minlength=len(KINDS))
-    return sums
+    """Summed answer loss, answered characters, and per question kind the examples and exact matches."""
+    return answer_sums(model, task, batches, "kind", len(KINDS))
 
 
 def accuracies(sums: dict[str, Tensor], kinds: tuple[str, ...]) -> dict[str, float]:
@@ -259,7 +235,7 @@ class AvDigitsRecipe(RecipeBase):
     hub_task = "any-to-any"
     summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)"
     verbs = ("predict", "eval")
-    option_defaults = {"predict": {"image": None, "audio": None, "prompt": None, "resize": True}}
+    option_defaults = {"predict": {"image": None, "audio": None, "prompt": None, "resize": True, "strict": False}}
     eval_keys = ("data.test_examples",)
 
     def task_parts(self, cfg: AvConfig, run: RunDir, is_main: bool,
@@ -274,12 +250,14 @@ class AvDigitsRecipe(RecipeBase):
 
     def predict(self, loaded: Loaded, cfg: AvConfig, inputs: list[str], **options: Any) -> list[dict]:
         """The generated answer to option `prompt` about an `image` file and / or an `audio` WAV file
-        (either may be left out); `resize` (True) as vit-cifar10's."""
+        (either may be left out); `resize` (True) as vit-cifar10's. A prompt unlike every taught
+        question draws a warning naming the nearest; `strict` (False) makes it an error."""
         if inputs:
             raise TzooError("av-digits predicts from --image/--audio/--prompt, not positional files")
         o = self.verb_options("predict", options)
         image, audio, prompt = o["image"], o["audio"], o["prompt"]
         batch = to_device(question_batch(cfg, image, audio, prompt, o["resize"]), loaded.device)
+        check_taught(prompt, [q for qs in QUESTIONS.values() for q in qs], bool(o["strict"]))
         ids = generate_answer(loaded.model, batch, BOS_ID, EOS_ID, MAX_ANSWER, loaded.task)
         return [{"input": {"image": image, "audio": audio, "prompt": prompt}, "answer": decode_answer(ids[0].tolist())}]
 

@@ -150,7 +150,8 @@ def accuracy_table(acc: dict, path: Path, title: str = "") -> None:
     import numpy as np
 
     rows = list(acc)
-    cols = sorted({c for r in acc.values() for c in r}, key=["both", "image_only", "audio_only"].index)
+    known = ["both", "image_only", "audio_only"]  # av-digits' conditions first; others in first-seen order
+    cols = sorted(dict.fromkeys(c for r in acc.values() for c in r), key=lambda c: known.index(c) if c in known else 3)
     grid = np.array([[acc[r].get(c, np.nan) for c in cols] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 0.8 + 0.45 * len(rows)))
     ax.imshow(np.nan_to_num(grid, nan=0.0), cmap="Greens", vmin=0, vmax=1, aspect="auto")
