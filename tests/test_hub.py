@@ -172,7 +172,8 @@ def test_a_multitask_card_reports_each_task_under_its_own_data(tmp_path):
     assert "tzoo train multitask --tasks.names=char-lm,vit-cifar10 --out" in (run / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["char-lm", "bpe-lm", "vit-cifar10", "audio-fsdd", "dt", "av-digits"])
+@pytest.mark.parametrize("name", ["char-lm", "bpe-lm", "vit-cifar10", "audio-fsdd", "dt", "av-digits", "image-classify",
+                                  "audio-classify"])
 def test_every_recipe_s_card_carries_its_headline(tmp_path, name):
     from tzoo.recipes import get_recipe
 

@@ -14,7 +14,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"Trained": "api", "load": "api", "fit": "recipes.custom", "load_into": "recipes.custom",
+_LAZY = {"Trained": "api", "load": "api", "train": "api", "fit": "recipes.custom", "load_into": "recipes.custom",
          "register": "recipes"}
 
 
@@ -30,4 +30,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["Trained", "fit", "load", "load_into", "register", "__version__"]
+__all__ = ["Trained", "fit", "load", "load_into", "register", "train", "__version__"]

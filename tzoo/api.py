@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 
@@ -74,15 +74,19 @@ class Trained:
         (None or left out: the run's `sample` settings); an unknown option is a one-line TzooError."""
         return self._verb("sample").sample(self.loaded, self.cfg, prompt, **options)
 
-    def predict(self, inputs: Sequence[str | Path | dict], **options: Any) -> list[dict]:
-        """One result per input file (classifiers: {"input", "top": [(class, probability), ...]}, options
+    def predict(self, inputs: Any, **options: Any) -> list[dict]:
+        """One result per input (classifiers: {"input", "top": [(class, probability), ...]}, options
         top_k, and for images resize=True: another size is resized, with a note on stderr; False refuses it);
         recipes that mix inputs take them as options (image=, audio=, prompt=) or, for `qa`, as dicts
         ({"image", "audio", "text", "question"}), and return {"answer"}.
-        Every recipe takes `(inputs, **options)`; an option it does not know is a one-line TzooError."""
+        Every recipe takes `(inputs, **options)`; an option it does not know is a one-line TzooError.
+        Inputs are files (for image-classify / audio-classify also folders, PIL images, arrays, tensors
+        and (waveform, sample_rate) pairs); one input may be given alone."""
+        if isinstance(inputs, (str, Path)) or not isinstance(inputs, (list, tuple)) or _is_wave_pair(inputs):
+            inputs = [inputs]
         if not inputs and not options:
             raise TzooError("predict needs at least one input")
-        items = [p if isinstance(p, dict) else str(p) for p in inputs]
+        items = [str(p) if isinstance(p, (str, Path)) else p for p in inputs]  # dicts, images, arrays as they are
         return self._verb("predict").predict(self.loaded, self.cfg, items, **options)
 
     def evaluate(self, overrides: Optional[dict[str, str]] = None) -> dict:
@@ -149,3 +153,31 @@ def load(path: str | Path, task: Optional[str] = None, device: Optional[str | to
         return Trained(recipe, cfg, run, loaded)
     recipe, cfg, loaded = select(loaded, cfg, task)
     return Trained(recipe, cfg, loaded.run, loaded)
+
+
+def _is_wave_pair(x: Any) -> bool:
+    """(waveform, sample_rate): one audio input, not two."""
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], int) and not isinstance(x[1], bool) \
+        and not isinstance(x[0], (str, Path))
+
+
+def train(recipe: str, out: str | Path, overrides: Optional[dict[str, Any]] = None, preset: Optional[str] = None,
+          **keys: Any) -> Trained:
+    """Train `recipe` into the run directory `out` as `tzoo train` does, and return the trained run loaded.
+
+    Config keys come as a dict of dotted keys (`{"data.dataset": "photos/"}`) and/or keyword arguments
+    with `__` for the dot (`data__dataset="photos/", loop__epochs=5`); values may be strings or Python values.
+        model = tzoo.train("image-classify", out="runs/photos", data__dataset="photos/", loop__epochs=10)
+        model.predict(["cat.jpg"])
+    """
+    from .config import apply_overrides
+    from .recipes.train import train as run_training
+
+    chosen = get_recipe(recipe)
+    name = preset or next(iter(chosen.presets))
+    if name not in chosen.presets:
+        raise TzooError(f"unknown preset {name!r} for {chosen.name}; presets: {', '.join(chosen.presets)}")
+    given = {**dict(overrides or {}), **{k.replace("__", "."): v for k, v in keys.items()}}
+    cfg = apply_overrides(chosen.presets[name](), given)
+    run_training(chosen, cfg, RunDir(out))
+    return load(out)

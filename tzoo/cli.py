@@ -25,7 +25,7 @@ tzoo train RECIPE --help                    presets and every config key with it
 tzoo train --resume DIR [--loop.max_steps=N]
 tzoo sample DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--no-cache]
 tzoo eval DIR [--section.key=value ...]     figures as JSON on the last line (other data: --data.path=FILE, --data.dir=DIR)
-tzoo predict DIR FILE [FILE ...]            top classes for images / clips
+tzoo predict DIR FILE|FOLDER ...            top classes for images / clips (a folder: one JSON line per file)
 tzoo push DIR REPO_ID [--private] [--with-state]   upload a run to the Hugging Face Hub (load: tzoo.load("hf://REPO_ID"))
 tzoo collect ENV --out DATASET_ID [--policy P] [--episodes N] [--seed S]   gymnasium episodes into a local Minari dataset
 tzoo VERB --help                            a verb's options;  tzoo --version
@@ -223,6 +223,9 @@ def cmd_predict(args: Sequence[str]) -> int:
     if results and "answer" in results[0]:
         for r in results:
             print(r["answer"])
+    elif any(os.path.isdir(f) for f in ns.files):  # a folder: one JSON line per file
+        for r in results:
+            print(json.dumps(r))
     else:
         print_top_k(results)
     return 0

@@ -83,6 +83,61 @@ def text_only(root: Path) -> list[str]:
     return ["--tasks.names=char-lm", f"--char_lm.data.path={path}", "--char_lm.data.block_size=16"]
 
 
+def user_images(root: Path) -> list[str]:
+    """image-classify data: class folders of small PNGs."""
+    from tests.modalities.data_fixtures import class_folders
+
+    class_folders(root / "photos", per_class=5)
+    return [f"--data.dataset={root / 'photos'}", "--data.image_size=8", "--model.patch_size=4", "--model.stem=linear"]
+
+
+def one_class(root: Path) -> list[str]:
+    args = user_images(root)
+    import shutil
+
+    shutil.rmtree(root / "photos" / "dog")
+    return args
+
+
+def broken_image(root: Path) -> list[str]:
+    args = user_images(root)
+    (root / "photos" / "cat" / "broken.png").write_bytes(b"\x89PNG not really")
+    return args
+
+
+def loose_image(root: Path) -> list[str]:
+    args = user_images(root)
+    (root / "photos" / "cat" / "0.png").rename(root / "photos" / "stray.png")
+    return args
+
+
+def user_parquet(root: Path) -> list[str]:
+    """image-classify on a parquet folder (CIFAR-10's schema)."""
+    images(root)
+    return [f"--data.dataset={root / 'cifar'}", "--data.image_size=8", "--model.patch_size=4", "--model.stem=linear"]
+
+
+def user_clips(root: Path) -> list[str]:
+    """audio-classify data: class folders of short WAVs."""
+    from tests.modalities.data_fixtures import wav_folders
+
+    wav_folders(root / "sounds", per_class=5)
+    return [f"--data.dataset={root / 'sounds'}", "--mel.n_mels=20", "--data.max_seconds=0.5", "--augment.speed=0",
+            "--augment.noise_snr_db=0", "--augment.shift=0"]
+
+
+def not_a_wav(root: Path) -> list[str]:
+    args = user_clips(root)
+    (root / "sounds" / "two" / "fake.wav").write_bytes(b"RIFF but not a wave file at all")
+    return args
+
+
+def metadata_missing_file(root: Path) -> list[str]:
+    args = user_clips(root)
+    (root / "sounds" / "metadata.csv").write_text("file_name,label\none/0.wav,one\none/gone.wav,two\n")
+    return args
+
+
 def qa_manifest(root: Path, edit=None, test_edit=None) -> list[str]:
     """A qa manifest of 8 training rows and 2 test rows; `edit(rows)` / `test_edit(rows)` spoil them."""
     from tests.recipes.qa_fixtures import colour_rows, write_rows
@@ -253,6 +308,27 @@ CASES = {
     "multitask/task-section-key": ("multitask", text_only, ["--char_lm.data.block_sise=8"], ["--char_lm.data.block_sise"]),
     "multitask/task-data": ("multitask", text_only, [f"--char_lm.data.path={Path('/nowhere/corpus.txt')}"],
                             ["/nowhere/corpus.txt"]),
+    # image-classify / audio-classify: your data, any source
+    "image-classify/no-dataset": ("image-classify", lambda root: ["--data.image_size=8", "--model.patch_size=4"], [],
+                                  ["--data.dataset", "not set"]),
+    "image-classify/missing-folder": ("image-classify", user_images, ["--data.dataset=/nowhere/photos"],
+                                      ["/nowhere/photos", "not a folder"]),
+    "image-classify/one-class": ("image-classify", one_class, [], ["only one class", "'cat'"]),
+    "image-classify/broken-image": ("image-classify", broken_image, [], ["broken.png", "skip_bad"]),
+    "image-classify/loose-file": ("image-classify", loose_image, [], ["stray.png", "class folder"]),
+    "image-classify/bad-channels": ("image-classify", user_images, ["--data.channels=2"], ["--data.channels", "got 2"]),
+    "image-classify/negative-epochs": ("image-classify", user_images, ["--loop.epochs=-1"], ["--loop.epochs"]),
+    "image-classify/negative-cache": ("image-classify", user_images, ["--data.cache_gb=-1"], ["--data.cache_gb"]),
+    "image-classify/no-validation": ("image-classify", user_images, ["--data.val_fraction=0"],
+                                     ["--data.val_fraction", "validation split"]),
+    "image-classify/unknown-column": ("image-classify", user_parquet, ["--data.image_column=photo"],
+                                      ["'photo'", "columns"]),
+    "image-classify/fraction-one": ("image-classify", user_images, ["--data.test_fraction=1"], ["--data.test_fraction"]),
+    "audio-classify/not-a-wav": ("audio-classify", not_a_wav, [], ["fake.wav"]),
+    "audio-classify/metadata-missing-file": ("audio-classify", metadata_missing_file, [], ["metadata.csv", "gone.wav"]),
+    "audio-classify/offline-hub-id": ("audio-classify", user_clips, ["--data.dataset=nobody/no-such-sounds"],
+                                      ["nobody/no-such-sounds", "cache"]),
+    "audio-classify/huge-window": ("audio-classify", user_clips, [f"--data.max_seconds={HUGE}"], ["--data.max_seconds"]),
     # fails in model building, after state_stats.json is written: the folder still goes
     "dt/positions-vs-horizon": ("dt", episodes, ["--backbone.max_positions=10"],
                                 ["--backbone.max_positions", "500"]),

@@ -90,14 +90,26 @@ class ClipBatches:
         augment: waveform augmentation, or None.
         max_samples: clips are cut to this length after augmentation.
         num_classes: size of the soft targets mixup makes.
+        crop: a clip longer than max_samples is cropped at a random place (drawn per clip and batch)
+            before augmentation, instead of keeping its start.
+
+    `waves` may be any sequence that decodes clip i on indexing (`modalities.decoded.Decoded`), so
+    clips that do not fit in memory are read batch by batch.
     """
 
     unit = "clips"
 
     def __init__(self, waves: Sequence[Tensor], labels: Tensor, batch_size: int, seed: int, rate: int,
-                 augment: WaveAugment | None, max_samples: int, num_classes: int = 10) -> None:
-        self.waves, self.labels, self.batch_size, self.seed = list(waves), labels, batch_size, seed
+                 augment: WaveAugment | None, max_samples: int, num_classes: int = 10, crop: bool = False) -> None:
+        self.waves = waves if hasattr(waves, "__getitem__") and hasattr(waves, "__len__") else list(waves)
+        self.labels, self.batch_size, self.seed = labels, batch_size, seed
         self.rate, self.augment, self.max_samples, self.num_classes = rate, augment, max_samples, num_classes
+        self.crop = crop
+
+    @property
+    def epoch_size(self) -> int:
+        """Training clips in one epoch."""
+        return len(self.waves)
 
     def batch(self, index: int, rank: int = 0, world: int = 1) -> dict:
         n, size = len(self.waves), self.batch_size * world
@@ -135,6 +147,10 @@ class ClipBatches:
 
     def _clip(self, i: int, index: int, slot: int) -> Tensor:
         w = self.waves[i]
+        if self.crop and w.numel() > self.max_samples:
+            g = step_generator(self.seed, Stream.CLIP_CROP, index, slot)
+            start = int(torch.randint(w.numel() - self.max_samples + 1, (1,), generator=g))
+            w = w[start:start + self.max_samples]
         if self.augment is not None:
             w = self.augment(w, self.rate, step_generator(self.seed, Stream.CLIP_AUGMENT, index, slot))
         return w[: self.max_samples]
@@ -153,3 +169,27 @@ def eval_batches(waves: Sequence[Tensor], labels: Tensor, batch_size: int, rank:
         ids = mine[s:s + batch_size]
         wave, lengths = pad_batch([waves[i] for i in ids])
         yield {"audio": {"wave": wave, "lengths": lengths}, "targets": labels[ids]}
+
+
+def windows(length: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of the windows that cover a clip of `length` samples `size` at a time: one when
+    it fits, else back to back with the last one ending at the clip's end (overlapping its neighbour)."""
+    if length <= size:
+        return [(0, length)]
+    starts = list(range(0, length - size, size)) + [length - size]
+    return [(s, s + size) for s in starts]
+
+
+def windowed_batches(waves: Sequence[Tensor], size: int, batch_size: int, rows: Sequence[int]) -> Iterator[tuple[list[int], dict]]:
+    """Windows of the clips at `rows`, batched: (owner row of each window, {"audio": {...}})."""
+    pending: list[tuple[int, Tensor]] = []
+    for r in rows:
+        w = waves[r]
+        pending += [(r, w[a:b]) for a, b in windows(w.numel(), size)]
+        while len(pending) >= batch_size:
+            chunk, pending = pending[:batch_size], pending[batch_size:]
+            wave, lengths = pad_batch([x for _, x in chunk])
+            yield [o for o, _ in chunk], {"audio": {"wave": wave, "lengths": lengths}}
+    if pending:
+        wave, lengths = pad_batch([x for _, x in pending])
+        yield [o for o, _ in pending], {"audio": {"wave": wave, "lengths": lengths}}

@@ -60,6 +60,11 @@ class ImageBatches:
             self._perms[epoch] = torch.randperm(len(self.labels), generator=step_generator(self.seed, Stream.IMAGE_EPOCH, epoch))
         return self._perms[epoch]
 
+    @property
+    def epoch_size(self) -> int:
+        """Training examples in one epoch."""
+        return len(self.labels)
+
     def indices(self, index: int, world: int) -> Tensor:
         """Dataset rows of global batch `index`: consecutive slices of per-epoch permutations."""
         n, g = len(self.labels), self.batch_size * world
@@ -95,7 +100,9 @@ class ImageBatches:
 
 def eval_batches(images: Tensor, labels: Tensor, batch_size: int, rank: int = 0,
                  world: int = 1) -> Iterator[dict[str, Tensor]]:
-    """The split in order, batches dealt round-robin to processes."""
-    starts = list(range(0, len(labels), batch_size))[rank::world]
+    """The split in order, batches dealt round-robin to processes. `labels` may be the leading part
+    of the split `images` holds (only those rows are scored: no copy of `images` is made)."""
+    n = len(labels)
+    starts = list(range(0, n, batch_size))[rank::world]
     for s in track(starts, len(starts), "evaluate", "batch", enabled=rank == 0):
-        yield {"image": images[s:s + batch_size], "targets": labels[s:s + batch_size]}
+        yield {"image": images[s:min(s + batch_size, n)], "targets": labels[s:s + batch_size]}

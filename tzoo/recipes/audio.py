@@ -98,15 +98,15 @@ class AudioConfig:
         return self.mel.tokens(self.max_samples())
 
 
-def audio_head(cfg: AudioConfig) -> TaskHead:
-    """Mel-slice tokens [+ a CLS token] -> full attention -> ten digits; positions fit the longest clip."""
+def audio_head(cfg: AudioConfig, num_classes: int = len(DIGITS)) -> TaskHead:
+    """Mel-slice tokens [+ a CLS token] -> full attention -> the classes (ten digits); positions fit the longest clip."""
     def make(dim: int):
         tokenizers: dict[str, Any] = {"audio": AudioTokenizer(cfg.mel, dim, cfg.max_tokens())}
         inputs: tuple[str, ...] = ("audio",)
         if cfg.model.pool == "cls":
             tokenizers = {"query": QueryTokenizer(1, dim), **tokenizers}
             inputs = ("query", "audio")
-        return tokenizers, ClassificationTask(dim, len(DIGITS), inputs, cfg.model.pool, cfg.model.label_smoothing)
+        return tokenizers, ClassificationTask(dim, num_classes, inputs, cfg.model.pool, cfg.model.label_smoothing)
     return TaskHead(cfg.max_tokens(), make, f"--data.max_seconds={cfg.data.max_seconds:g}")
 
 

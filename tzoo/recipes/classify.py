@@ -15,12 +15,13 @@ SplitBatches = Callable[[Optional[int], int, int], Iterable[dict]]
 CLASSES = "classes.json"
 
 
-def classifier_data(train: BatchSource, val: SplitBatches, test: SplitBatches, class_names: Sequence[str],
+def classifier_data(train: BatchSource, val: SplitBatches, test: Optional[SplitBatches], class_names: Sequence[str],
                     periodic: Optional[int],
                     extra_finish: Optional[Callable[[TzooModel, str, RunDir, dict], None]] = None) -> TaskData:
     """A classification task's data: checkpoints chosen by validation accuracy (`periodic` leading
     validation examples per process at each periodic evaluation, None = all of them), the test split scored
-    once at the end, then a confusion-matrix PNG of the test (plus whatever `extra_finish` draws)."""
+    once at the end, then a confusion-matrix PNG of the test (plus whatever `extra_finish` draws).
+    Without a test split (`test` None) nothing is scored at the end and the PNG shows validation."""
     n = len(class_names)
 
     def validate(m: TzooModel, task: str, final: bool, rank: int, world: int):
@@ -31,14 +32,15 @@ def classifier_data(train: BatchSource, val: SplitBatches, test: SplitBatches, c
         return classify(m, test(None, rank, world), n, _device(m), task)
 
     def finish(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:
-        acc = summary.get("test_acc", float("nan"))
-        confusion_matrix(summary["test_confusion"], class_names, run / "confusion.png",
-                         title=f"test accuracy {acc:.2%} ({summary.get('test_examples')} examples)")
+        split = "test" if test is not None else "val"
+        acc = summary.get(f"{split}_acc", float("nan"))
+        confusion_matrix(summary[f"{split}_confusion"], class_names, run / "confusion.png",
+                         title=f"{split} accuracy {acc:.2%} ({summary.get(f'{split}_examples')} examples)")
         if extra_finish is not None:
             extra_finish(m, task, run, summary)
 
     return TaskData(train, validate, lambda sums: classification_metrics(sums, class_names, "val"),
-                    monitor="val_acc", higher_is_better=True, test=score_test,
+                    monitor="val_acc", higher_is_better=True, test=score_test if test is not None else None,
                     summarize_test=lambda sums: classification_metrics(sums, class_names, "test"), finish=finish)
 
 

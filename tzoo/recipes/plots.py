@@ -85,7 +85,7 @@ def attention_overlays(images, maps, titles: Sequence[str], path: Path) -> None:
 
     b = images.shape[0]
     up = F.interpolate(maps[:, None].float(), size=images.shape[-2:], mode="nearest")[:, 0]
-    fig, axes = plt.subplots(2, b, figsize=(1.6 * b, 3.4))
+    fig, axes = plt.subplots(2, b, figsize=(1.6 * b, 3.4), squeeze=False)  # (2, b) even for one image
     for i in range(b):
         img = images[i].permute(1, 2, 0).cpu().numpy()
         axes[0, i].imshow(img)

@@ -1,9 +1,10 @@
 """Config sections every recipe shares: the training loop and the optimizer."""
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, Optional
 
 from ..backbone import BackboneConfig
 from ..errors import TzooError
@@ -16,7 +17,9 @@ class LoopConfig:
     Attributes:
         batch_size: examples per process per micro-step (global batch = batch_size * processes * grad_accum).
         grad_accum: micro-steps per optimizer step.
-        max_steps: optimizer steps in the whole run.
+        max_steps: optimizer steps in the whole run; with `epochs`, the most steps it may take.
+        epochs: passes over the training data (0 = the budget is max_steps); resolved to steps once
+            the data size is known (at most max_steps), and the run's config records those steps.
         eval_every: evaluate every this many steps (and at the end).
         eval_batches: validation batches per periodic evaluation (the final evaluation scores the
             whole validation split); 0 = the whole split every time, so checkpoints compare on equal terms.
@@ -37,6 +40,7 @@ class LoopConfig:
     batch_size: int = 32
     grad_accum: int = 1
     max_steps: int = 1000
+    epochs: float = 0.0
     eval_every: int = 250
     eval_batches: int = 20
     log_every: int = 50
@@ -52,12 +56,32 @@ class LoopConfig:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.epochs < 1e9:
+            raise ValueError(f"epochs: must be >= 0 (0 = use max_steps), got {self.epochs}")
         if self.eval_batches < 0:
             raise ValueError(f"eval_batches: must be >= 0, got {self.eval_batches}")
         if self.workers < 0:
             raise ValueError(f"workers: must be >= 0, got {self.workers}")
         if self.save_every < 0:
             raise ValueError(f"save_every: must be >= 0, got {self.save_every}")
+
+
+def resolve_epochs(loop: LoopConfig, examples: Optional[int], world: int = 1) -> tuple[LoopConfig, str]:
+    """`loop` with max_steps set from `epochs` over `examples` training examples (at most the given
+    max_steps), and one line saying how many steps that is ("" when the budget is in steps)."""
+    if not loop.epochs:
+        return loop, ""
+    if not examples:
+        raise TzooError(f"--loop.epochs={loop.epochs:g}: this recipe's training data has no size in examples; "
+                        "give the budget as --loop.max_steps")
+    per_step = loop.batch_size * loop.grad_accum * world
+    steps = max(1, math.ceil(loop.epochs * examples / per_step))
+    capped = steps > loop.max_steps
+    chosen = min(steps, loop.max_steps)
+    note = (f"budget: {loop.epochs:g} epoch{'' if loop.epochs == 1 else 's'} of {examples:,} examples at {per_step} per step = {steps:,} steps"
+            + (f", capped at --loop.max_steps={loop.max_steps:,} ({chosen * per_step / examples:.3g} epochs)"
+               if capped else ""))
+    return replace(loop, max_steps=chosen), note
 
 
 @dataclass

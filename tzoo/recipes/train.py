@@ -8,6 +8,7 @@ sees exactly what an uninterrupted one would have.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -32,6 +33,7 @@ from .optim import lr_at, make_ema, make_optimizer, set_lr
 from .plots import loss_curves
 from .progress import Progress, Stopwatch
 from .rundir import RunDir
+from .settings import resolve_epochs
 
 WARMUP_STEPS = 5  # steps per session left out of throughput (allocator and kernel warm-up)
 
@@ -124,6 +126,11 @@ class Trainer:
     def _build(self) -> None:
         torch.manual_seed(self.loop.seed)
         self.parts: Parts = self.recipe.build(self.cfg, self.run, self.main, self.acc.wait_for_everyone)
+        if not self.resume:  # a budget in epochs becomes steps now the data size is known; the config keeps them
+            loop, note = resolve_epochs(self.loop, getattr(self.parts.train, "epoch_size", None), self.world)
+            self.cfg, self.loop = dataclasses.replace(self.cfg, loop=loop), loop
+            if note and self.main:
+                print(note, flush=True)
         if not self.resume and self.main:
             self.run.save_config(self.recipe.name, self.cfg)
         self.model = self.parts.model

@@ -107,14 +107,17 @@ class VitConfig:
 
 
 def vit_head(cfg: VitConfig, num_classes: int) -> TaskHead:
-    """Query (CLS + registers) and patch tokens -> full attention -> linear head."""
+    """Query (CLS + registers) and patch tokens -> full attention -> linear head. Images have
+    `cfg.data.channels` channels where the data section has that key (else 3, CIFAR's statistics)."""
     m = cfg.model
     patches = (cfg.data.image_size // m.patch_size) ** 2
     queries = (1 if m.pool == "cls" else 0) + m.registers
+    channels = getattr(cfg.data, "channels", 3) or 3
+    stats = {} if channels == 3 else {"mean": (0.5,) * channels, "std": (0.25,) * channels}
 
     def make(d: int):
-        tokenizers: dict[str, Any] = {"image": ImageTokenizer(m.patch_size, d, keep=m.patch_keep, stem=m.stem,
-                                                              stem_channels=m.stem_channels)}
+        tokenizers: dict[str, Any] = {"image": ImageTokenizer(m.patch_size, d, channels, keep=m.patch_keep,
+                                                              stem=m.stem, stem_channels=m.stem_channels, **stats)}
         inputs: tuple[str, ...] = ("image",)
         if queries:  # build only what the task uses: unused parameters upset DDP
             tokenizers["query"] = QueryTokenizer(queries, d)
@@ -146,24 +149,31 @@ def carve_validation(train: ImageSplit, size: int, seed: int) -> tuple[ImageSpli
     return part(keep), part(held)
 
 
-def image_data(cfg: VitConfig, train: ImageSplit, val: ImageSplit, test: ImageSplit) -> TaskData:
-    """Training batches (augmented), validation and test scoring, confusion and attention PNGs."""
+def image_data(cfg: VitConfig, train: ImageSplit, val: ImageSplit, test: Optional[ImageSplit],
+               extra_finish: Optional[Callable[[TzooModel, str, RunDir, dict], None]] = None) -> TaskData:
+    """Training batches (augmented), validation and test scoring (no test split: None), confusion and
+    attention PNGs. A split's `images` may be a (N, C, H, W) uint8 tensor or anything indexing like
+    one (`modalities.decoded.Decoded`, which decodes rows that are not held in memory)."""
     seed, bs, names = cfg.loop.seed, cfg.loop.batch_size, train.class_names
     source = ImageBatches(train.images, train.labels, bs, seed, cfg.augment, len(names), cfg.model.label_smoothing)
 
     def split_batches(split: ImageSplit):
         def batches(rows: Optional[int], rank: int, world: int):
-            return eval_batches(split.images[:rows], split.labels[:rows], max(bs, 256), rank, world)
+            return eval_batches(split.images, split.labels[:rows], max(bs, 256), rank, world)  # no copy: lazy rows
         return batches
 
     def attention_png(m: TzooModel, task: str, run: RunDir, summary: dict) -> None:
         pick = torch.stack([(val.labels == c).nonzero()[0, 0] for c in val.labels.unique()[:10]])
         with torch.no_grad():
             maps = pooled_attention(m, val.images[pick].to(next(m.parameters()).device), task)
-        attention_overlays(val.images[pick], maps, [names[i] for i in val.labels[pick]], run / "attention.png")
+        shown = val.images[pick]
+        attention_overlays(shown.expand(-1, 3, -1, -1), maps, [names[i] for i in val.labels[pick]], run / "attention.png")
+        if extra_finish is not None:
+            extra_finish(m, task, run, summary)
 
     periodic = cfg.loop.eval_batches * bs if cfg.loop.eval_batches else None
-    return classifier_data(source, split_batches(val), split_batches(test), names, periodic, attention_png)
+    return classifier_data(source, split_batches(val), split_batches(test) if test is not None else None, names,
+                           periodic, attention_png)
 
 
 class VitRecipe(RecipeBase):
