@@ -231,6 +231,10 @@ class LanguageModelRecipe(RecipeBase):
         if is_main:
             print(describe_splits(corpus.splits), flush=True)
         s = cfg.sample
+        try:  # a prompt outside the vocabulary fails now, not after training
+            prompt_ids(corpus.codec, s.prompt)
+        except TzooError as e:
+            raise TzooError(f"--sample.prompt: {e}") from None
 
         def sample(m: TzooModel, task: str) -> str:
             return sample_text(m, task, corpus.codec, cfg.data.block_size, s.prompt, s.max_new_tokens,
@@ -283,12 +287,24 @@ class LanguageModelRecipe(RecipeBase):
         return out
 
 
+def prompt_ids(codec: Codec, prompt: str) -> list[int]:
+    """The prompt's ids; the default prompt ("\\n") becomes the vocabulary's first token for a corpus
+    without newlines, another prompt outside the vocabulary is a one-line error."""
+    try:
+        ids = codec.encode(prompt)
+    except TzooError:
+        if prompt != SampleConfig.prompt:
+            raise
+        ids = [0]
+    if not ids:
+        raise TzooError("--prompt encodes to no tokens; give at least one character")
+    return ids
+
+
 def sample_text(model: TzooModel, task: Optional[str], codec: Codec, block_size: int, prompt: str,
                 max_new_tokens: int, temperature: float, top_k: int, seed: int, use_cache: bool = True) -> str:
     """`prompt` and `max_new_tokens` sampled continuation tokens, decoded."""
-    ids = codec.encode(prompt)
-    if not ids:
-        raise TzooError("--prompt encodes to no tokens; give at least one character")
+    ids = prompt_ids(codec, prompt)
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     out = generate(model, torch.tensor([ids], device=device), max_new_tokens, block_size, temperature, top_k, use_cache, g, task)
