@@ -183,7 +183,7 @@ def test_char_lm_learns_a_regular_corpus(tmp_path, capsys):
     assert h1 < math.log2(len(counts))
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", "char-lm", "--out", out, f"--data.dataset={tmp_path / 'regular.txt'}",
-                           *TINY, "--loop.batch_size=8", "--loop.max_steps=40", "--loop.eval_every=40",
+                           *TINY, "--loop.batch_size=8", "--loop.max_steps=60", "--loop.eval_every=60",
                            "--optim.lr=3e-3")
     assert code == 0, err
     bpc = json.loads((out / "metrics.json").read_text())["val_bpc"]
@@ -194,7 +194,7 @@ def test_eval_scores_another_corpus(tmp_path, capsys, corpus_text):
     folder, joined = txt_folder(tmp_path, corpus_text)
     out = tmp_path / "run"
     assert run_cli(capsys, "train", "char-lm", "--out", out, f"--data.dataset={folder}", "--loop.max_steps=2",
-                   *TINY)[0] == 0
+                   *TINY, "--loop.batch_size=64")[0] == 0  # big batches: eval scores whole corpora
 
     def evaluate(*overrides):
         code, stdout, err = run_cli(capsys, "eval", out, *overrides)
