@@ -28,7 +28,7 @@ def test_list_and_help(capsys):
 
 
 @pytest.mark.parametrize("content, needle", [
-    (None, "not found"),
+    (None, "no such file"),
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (b"na\xefve caf\xe9\n" * 50, "UTF-8"),

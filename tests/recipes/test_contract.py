@@ -46,7 +46,7 @@ def test_eval_overrides_are_checked_in_one_place():
     lm, dt = RECIPES["char-lm"], RECIPES["dt"]
     assert lm.eval_overrides({"data.path": "x"}) == {"data.path": "x"}
     assert dt.eval_overrides({"eval.episodes": "2", "eval.targets": "1"}) == {"eval.episodes": "2", "eval.targets": "1"}
-    with pytest.raises(TzooError, match="tzoo eval of char-lm takes only --data.path, not --data.dir"):
+    with pytest.raises(TzooError, match="tzoo eval of char-lm takes only --data.dataset, --data.path, --data.text_column, not --data.dir"):
         lm.eval_overrides({"data.path": "x", "data.dir": "y"})
     with pytest.raises(TzooError, match=r"tzoo eval of dt takes only --eval\.\*, not --evaluation.x"):
         dt.eval_overrides({"evaluation.x": "1"})

@@ -27,6 +27,39 @@ def empty_corpus(root: Path) -> list[str]:
     return [f"--data.path={root / 'empty.txt'}", "--data.block_size=16"]
 
 
+def text_parquet(root: Path, columns: dict) -> Path:
+    import datasets
+
+    (root / "pq").mkdir()
+    datasets.Dataset.from_dict(columns).to_parquet(str(root / "pq" / "train-00000-of-00001.parquet"))
+    return root / "pq"
+
+
+def no_txt_folder(root: Path) -> list[str]:
+    (root / "notes").mkdir()
+    (root / "notes" / "notes.md").write_text("What light through yonder window breaks?\n" * 60, encoding="utf-8")
+    return [f"--data.dataset={root / 'notes'}", "--data.block_size=16"]
+
+
+def empty_dataset(root: Path) -> list[str]:
+    (root / "empty.txt").write_bytes(b"")
+    return [f"--data.dataset={root / 'empty.txt'}", "--data.block_size=16"]
+
+
+def uncached_hub_id(root: Path) -> list[str]:
+    return ["--data.dataset=nobody/no-such-corpus", "--data.block_size=16"]
+
+
+def numbers_parquet(root: Path) -> list[str]:
+    return [f"--data.dataset={text_parquet(root, {'id': list(range(50)), 'score': [0.5] * 50})}",
+            "--data.block_size=16"]
+
+
+def text_parquet_args(root: Path) -> list[str]:
+    return [f"--data.dataset={text_parquet(root, {'text': ['What light through yonder window breaks?'] * 60})}",
+            "--data.block_size=16"]
+
+
 def images(root: Path) -> list[str]:
     write_image_parquet(root / "cifar", "train", [i % 10 for i in range(20)])
     write_image_parquet(root / "cifar", "test", [i % 10 for i in range(10)])
@@ -268,6 +301,15 @@ CASES = {
     "bpe-lm/unknown-section": ("bpe-lm", corpus, ["--audio.rate=8000"], ["--audio.rate"]),
     "vit/other-recipe-key": ("vit-cifar10", images, ["--data.holdout_speaker=ann"], ["--data.holdout_speaker"]),
     "audio/other-recipe-key": ("audio-fsdd", clips, ["--data.block_size=64"], ["--data.block_size"]),
+    # char-lm / bpe-lm: the user's text (--data.dataset)
+    "char-lm/folder-without-txt": ("char-lm", no_txt_folder, [], ["notes", ".txt"]),
+    "bpe-lm/empty-dataset-file": ("bpe-lm", empty_dataset, [], ["empty.txt", "empty"]),
+    "char-lm/hub-id-not-cached": ("char-lm", uncached_hub_id, [], ["nobody/no-such-corpus", "cache"]),
+    "bpe-lm/parquet-without-text": ("bpe-lm", numbers_parquet, [], ["pq", "no text column"]),
+    "char-lm/no-such-text-column": ("char-lm", text_parquet_args, ["--data.text_column=body"],
+                                    ["'body'", "text column"]),
+    "char-lm/dataset-and-path": ("char-lm", corpus, ["--data.dataset=other.txt"], ["--data.dataset", "--data.path"]),
+    "char-lm/prompt-outside-vocab": ("char-lm", corpus, ["--sample.prompt=XYZ"], ["--sample.prompt", "XYZ"]),
     # dt: offline-RL datasets and evaluation settings
     "dt/missing-dataset": ("dt", missing_dataset, [], ["test/cartpole/nope-v0", "not found", "test/cartpole/toy-v0"]),
     "dt/top-pct-zero": ("dt", episodes, ["--data.top_pct=0"], ["--data.top_pct", "(0, 1]"]),

@@ -25,6 +25,12 @@ class TextSplits:
     validation: str
     record: dict
 
+    @property
+    def carved(self) -> bool:
+        """Validation is the last characters of the text (not a split of the dataset's own): train +
+        validation is then the whole text, in order."""
+        return self.record["validation"]["from"].startswith("last ")
+
 
 def _text_column(ds, name: Optional[str], where: str) -> str:
     import datasets

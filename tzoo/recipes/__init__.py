@@ -15,7 +15,7 @@ RECIPES = Registry()
 # name, "module:attribute", summary and presets as the recipe object has them (a test checks they agree)
 _BUILTINS = (
     ("char-lm", "tzoo.recipes.lm:CHAR_LM",
-     "character-level language model on Tiny Shakespeare (or any --data.path text)", ("default", "bench", "gpu")),
+     "character-level language model on Tiny Shakespeare (or any --data.dataset text)", ("default", "bench", "gpu")),
     ("bpe-lm", "tzoo.recipes.lm:BPE_LM",
      "byte-level BPE language model (HF tokenizers) on Tiny Shakespeare or any text", ("default", "gpu")),
     ("vit-cifar10", "tzoo.recipes.vit:VIT_CIFAR10",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
 import torch
@@ -13,7 +12,8 @@ from torch import Tensor
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..modalities.streams import Stream
-from ..modalities.text import RandomWindows, check_length, consecutive_windows, find_corpus, read_corpus, split_text
+from ..modalities.text import RandomWindows, check_length, consecutive_windows, find_corpus
+from ..modalities.textsource import read_text_source
 from ..storage import write_text
 from ..tasks import LanguageModelTask, TzooModel, generate, score
 from ..tokenizers import TextTokenizer, encode_corpus, load_codec, train_codec
@@ -30,20 +30,28 @@ class TextDataConfig:
     """Corpus and tokenization.
 
     Attributes:
-        path: a UTF-8 text file; unset = Tiny Shakespeare ($TZOO_DATA, cache, or download).
+        dataset: a UTF-8 text file, a folder of .txt files (sorted, joined by newlines), or a parquet
+            folder / Hub id with a text column; unset = Tiny Shakespeare ($TZOO_DATA, cache, or download).
+        path: the older name of `dataset` (kept for older runs and commands); give one of the two.
+        text_column: the parquet / Hub column holding the text; unset = "text", else the only string column.
         tokenizer: "char" (one id per character) or "bpe" (byte-level BPE trained on the train split).
         vocab_size: BPE vocabulary size (>= 257; ignored for char).
         block_size: context length in tokens.
-        val_fraction: the last this fraction of characters is the validation split.
+        val_fraction: the last this fraction of characters is the validation split (unless the
+            dataset has a validation split of its own).
     """
 
+    dataset: Optional[str] = None
     path: Optional[str] = None
+    text_column: Optional[str] = None
     tokenizer: Literal["char", "bpe"] = "char"
     vocab_size: int = 512
     block_size: int = 256
     val_fraction: float = 0.1
 
     def validate(self) -> None:
+        if self.dataset is not None and self.path is not None:
+            raise ValueError("dataset: give --data.dataset or --data.path (its older name), not both")
         if self.block_size < 1:
             raise ValueError(f"block_size: must be >= 1, got {self.block_size}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -97,13 +105,25 @@ class LMConfig:
 
 @dataclass
 class Corpus:
-    """A tokenized corpus split into train and validation ids."""
+    """A tokenized corpus split into train and validation ids, and where each split came from."""
 
-    path: Path
+    source: str
     codec: Codec
     train: Tensor
     val: Tensor
     val_chars: int  # characters predicted when scoring the validation split
+    splits: dict  # {"train": {"size": chars, "from": ...}, "validation": {...}} for metrics.json
+
+
+def corpus_source(cfg: TextDataConfig) -> str:
+    """Where the text is: --data.dataset, else --data.path, else Tiny Shakespeare's file."""
+    given = cfg.dataset if cfg.dataset is not None else cfg.path
+    return given if given is not None else str(find_corpus(None))
+
+
+def describe_splits(record: dict) -> str:
+    """"data: train 1,003,854 chars (first 90% of ...), validation 111,540 chars (last 10% of ...)"."""
+    return "data: " + ", ".join(f"{name} {r['size']:,} chars ({r['from']})" for name, r in record.items())
 
 
 def _codec(cfg: TextDataConfig, train_text: str, full_text: str, run: RunDir, is_main: bool,
@@ -121,15 +141,14 @@ def _codec(cfg: TextDataConfig, train_text: str, full_text: str, run: RunDir, is
 
 def load_corpus(cfg: TextDataConfig, run: RunDir, is_main: bool = True,
                 barrier: Callable[[], None] = lambda: None) -> Corpus:
-    path = find_corpus(cfg.path)
-    text = read_corpus(path)
-    train_text, val_text = split_text(text, cfg.val_fraction)
-    codec = _codec(cfg, train_text, text, run, is_main, barrier)
-    train_ids, val_ids = encode_corpus(codec, train_text), encode_corpus(codec, val_text)
-    check_length(train_ids, cfg.block_size, "training", path)
-    check_length(val_ids, cfg.block_size, "validation", path)
-    val_chars = len(val_text) - len(codec.decode(val_ids[:1].tolist()))
-    return Corpus(path, codec, train_ids, val_ids, val_chars)
+    source = corpus_source(cfg)
+    text = read_text_source(source, cfg.text_column, cfg.val_fraction)
+    codec = _codec(cfg, text.train, text.train + text.validation, run, is_main, barrier)
+    train_ids, val_ids = encode_corpus(codec, text.train), encode_corpus(codec, text.validation)
+    check_length(train_ids, cfg.block_size, "training", source)
+    check_length(val_ids, cfg.block_size, "validation", source)
+    val_chars = len(text.validation) - len(codec.decode(val_ids[:1].tolist()))
+    return Corpus(source, codec, train_ids, val_ids, val_chars, text.record)
 
 
 def lm_head(cfg: LMConfig, vocab_size: int) -> TaskHead:
@@ -182,6 +201,7 @@ def lm_data(cfg: LMConfig, corpus: Corpus, sample: Callable[[TzooModel, str], st
         return sums
 
     def finish(model: TzooModel, task: str, run: RunDir, summary: dict) -> None:
+        summary["splits"] = corpus.splits
         text = sample(model, task)
         write_text(run / "sample.txt", text)
         print(f"--- sample ({cfg.sample.max_new_tokens} tokens) ---\n{text}\n---", flush=True)
@@ -199,7 +219,7 @@ class LanguageModelRecipe(RecipeBase):
     modalities = ("text",)
     hub_task = "text-generation"
     option_defaults = {"sample": {"max_new_tokens": None, "temperature": None, "top_k": None, "seed": 0, "use_cache": True}}
-    eval_keys = ("data.path",)
+    eval_keys = ("data.dataset", "data.path", "data.text_column")
 
     def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
         super().__init__(presets)
@@ -208,7 +228,13 @@ class LanguageModelRecipe(RecipeBase):
     def task_parts(self, cfg: LMConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         corpus = load_corpus(cfg.data, run, is_main, barrier)
+        if is_main:
+            print(describe_splits(corpus.splits), flush=True)
         s = cfg.sample
+        try:  # a prompt outside the vocabulary fails now, not after training
+            prompt_ids(corpus.codec, s.prompt)
+        except TzooError as e:
+            raise TzooError(f"--sample.prompt: {e}") from None
 
         def sample(m: TzooModel, task: str) -> str:
             return sample_text(m, task, corpus.codec, cfg.data.block_size, s.prompt, s.max_new_tokens,
@@ -231,18 +257,25 @@ class LanguageModelRecipe(RecipeBase):
                            s.prompt if prompt is None else prompt, n, t, k, o["seed"], o["use_cache"])
 
     def evaluate(self, loaded: Loaded, cfg: LMConfig, overrides: dict[str, str]) -> dict:
-        """Score the validation split, or with --data.path the whole of another text file, window by window."""
-        path = self.eval_overrides(overrides).get("data.path")
+        """Score the validation split, or another corpus (--data.dataset, or --data.path): the whole of
+        a text file or folder of .txt files, a dataset's own validation split if it has one, window by window."""
+        given = self.eval_overrides(overrides)
+        if "data.dataset" in given and "data.path" in given:
+            raise TzooError("give --data.dataset or --data.path (its older name), not both")
+        other = given.get("data.dataset", given.get("data.path"))
+        data = replace(cfg.data, text_column=given.get("data.text_column", cfg.data.text_column))
         codec = loaded.artefacts["codec"]
-        if path is None:
-            corpus = load_corpus(cfg.data, loaded.run)
-            ids, chars, where = corpus.val, corpus.val_chars, f"{corpus.path} (validation split)"
+        if other is None:
+            corpus = load_corpus(data, loaded.run)
+            ids, chars, where = corpus.val, corpus.val_chars, corpus.splits["validation"]["from"]
         else:
-            text = read_corpus(Path(path))
-            ids = encode_corpus(codec, text)
+            text = read_text_source(other, data.text_column, data.val_fraction)
+            whole = text.train + text.validation if text.carved else text.validation
+            ids = encode_corpus(codec, whole)
             if ids.numel() < 2:
-                raise TzooError(f"{path}: needs at least two tokens to score")
-            chars, where = len(text) - len(codec.decode(ids[:1].tolist())), path
+                raise TzooError(f"{other}: needs at least two tokens to score")
+            chars = len(whole) - len(codec.decode(ids[:1].tolist()))
+            where = other if text.carved else text.record["validation"]["from"]
         with torch.no_grad():
             total, count = score(loaded.model, consecutive_windows(ids, cfg.data.block_size, cfg.loop.batch_size),
                                  loaded.device, loaded.task)
@@ -254,12 +287,24 @@ class LanguageModelRecipe(RecipeBase):
         return out
 
 
+def prompt_ids(codec: Codec, prompt: str) -> list[int]:
+    """The prompt's ids; the default prompt ("\\n") becomes the vocabulary's first token for a corpus
+    without newlines, another prompt outside the vocabulary is a one-line error."""
+    try:
+        ids = codec.encode(prompt)
+    except TzooError:
+        if prompt != SampleConfig.prompt:
+            raise
+        ids = [0]
+    if not ids:
+        raise TzooError("--prompt encodes to no tokens; give at least one character")
+    return ids
+
+
 def sample_text(model: TzooModel, task: Optional[str], codec: Codec, block_size: int, prompt: str,
                 max_new_tokens: int, temperature: float, top_k: int, seed: int, use_cache: bool = True) -> str:
     """`prompt` and `max_new_tokens` sampled continuation tokens, decoded."""
-    ids = codec.encode(prompt)
-    if not ids:
-        raise TzooError("--prompt encodes to no tokens; give at least one character")
+    ids = prompt_ids(codec, prompt)
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     out = generate(model, torch.tensor([ids], device=device), max_new_tokens, block_size, temperature, top_k, use_cache, g, task)
@@ -306,7 +351,7 @@ def _bpe(base: Callable[[], LMConfig], vocab: int = 512, block: int = 128) -> Ca
 
 
 CHAR_LM = LanguageModelRecipe(
-    "char-lm", "character-level language model on Tiny Shakespeare (or any --data.path text)",
+    "char-lm", "character-level language model on Tiny Shakespeare (or any --data.dataset text)",
     {"default": _char_default, "bench": _char_bench, "gpu": _char_gpu})
 BPE_LM = LanguageModelRecipe(
     "bpe-lm", "byte-level BPE language model (HF tokenizers) on Tiny Shakespeare or any text",
