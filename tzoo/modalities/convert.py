@@ -141,8 +141,3 @@ class AudioConverter:
             if fmt.rate != self.rate:
                 tally.add(f"resampled {fmt.rate} -> {self.rate} Hz")
         return wave
-
-    def row_bytes_of(self, raw: bytes, name: str) -> int:
-        """Bytes of the decoded row, from the header alone."""
-        fmt = parse_header(raw, name)
-        return 4 * int(fmt.frames * self.rate / fmt.rate + 1)
