@@ -20,7 +20,7 @@ import torch
 from .config import from_dict
 from .errors import TzooError
 from .hub import resolve_run
-from .recipes import get_recipe
+from .recipes import get_recipe, preset_config
 from .recipes.base import Loaded, Recipe
 from .recipes.rundir import CONFIG, RunDir
 from .tasks import TzooModel
@@ -174,10 +174,7 @@ def train(recipe: str, out: str | Path, overrides: Optional[dict[str, Any]] = No
     from .recipes.train import train as run_training
 
     chosen = get_recipe(recipe)
-    name = preset or next(iter(chosen.presets))
-    if name not in chosen.presets:
-        raise TzooError(f"unknown preset {name!r} for {chosen.name}; presets: {', '.join(chosen.presets)}")
     given = {**dict(overrides or {}), **{k.replace("__", "."): v for k, v in keys.items()}}
-    cfg = apply_overrides(chosen.presets[name](), given)
+    cfg = apply_overrides(preset_config(chosen, preset), given)
     run_training(chosen, cfg, RunDir(out))
     return load(out)

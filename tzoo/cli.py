@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 from .args import ArgumentParser
 from .config import apply_overrides, describe, parse_override_args
 from .errors import TzooError, is_out_of_memory
-from .recipes import RECIPES, get_recipe, recipe_info
+from .recipes import RECIPES, get_recipe, preset_config, recipe_info
 
 RESUMABLE = {"loop.max_steps", "loop.eval_every", "loop.save_every", "loop.log_every"}
 
@@ -140,10 +140,7 @@ def cmd_train(args: Sequence[str]) -> int:
         if ns.help:
             _train_help(recipe)
             return 0
-        preset = ns.preset or next(iter(recipe.presets))
-        if preset not in recipe.presets:
-            raise TzooError(f"unknown preset {preset!r} for {recipe.name}; presets: {', '.join(recipe.presets)}")
-        cfg = recipe.presets[preset]()
+        cfg = preset_config(recipe, ns.preset)
         if ns.config:
             cfg = _with_file(recipe, cfg, values, ns.config)
         cfg = apply_overrides(cfg, overrides)  # the command line wins over the file

@@ -6,8 +6,9 @@ presets and imported on first use, so `tzoo list` imports no torch; user code ad
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
+from ..errors import TzooError
 from .registry import GROUP, RecipeInfo, Registry
 
 RECIPES = Registry()
@@ -59,4 +60,13 @@ def recipe_info(name: str) -> RecipeInfo:
     return RECIPES.info(name)
 
 
-__all__ = ["BUILTIN_NAMES", "GROUP", "RECIPES", "RecipeInfo", "get_recipe", "recipe_info", "register"]
+def preset_config(recipe: Any, preset: Optional[str] = None) -> Any:
+    """The config of `recipe`'s preset `preset` (None: its first), or a one-line error listing its presets."""
+    name = preset or next(iter(recipe.presets))
+    if name not in recipe.presets:
+        raise TzooError(f"unknown preset {name!r} for {recipe.name}; presets: {', '.join(recipe.presets)}")
+    return recipe.presets[name]()
+
+
+__all__ = ["BUILTIN_NAMES", "GROUP", "RECIPES", "RecipeInfo", "get_recipe", "preset_config", "recipe_info",
+           "register"]
