@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from accelerate.utils import (ProjectConfiguration, is_mlflow_available, is_tensorboard_available,
                               is_trackio_available, is_wandb_available)
 
-from ..config import to_dict
+from ..config import flat_fields
 from ..errors import TzooError
 from .rundir import RunDir
 
@@ -45,17 +45,8 @@ def accelerator_kwargs(log_with: str, run: RunDir) -> dict[str, Any]:
 def flat_config(cfg: Any) -> dict[str, Any]:
     """The config as {"loop.batch_size": 32, ...}: numbers, strings and booleans as they are, anything
     else (None, lists) as JSON text, which every tracker accepts as a hyperparameter."""
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            out[prefix] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
-
-    walk("", to_dict(cfg))
-    return out
+    return {key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+            for key, (_, value) in flat_fields(cfg).items()}
 
 
 def start(acc: Accelerator, recipe: str, cfg: Any, run: RunDir) -> None:
