@@ -12,12 +12,12 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from ..backbone import BackboneConfig
+from ..devices import to_device
 from ..modalities.clips import ClipBatches, WaveAugment, eval_batches, pad_batch
 from ..modalities.fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
 from ..modalities.streams import Stream, step_generator
 from ..modalities.wav import OnLong, fit_length, read_wav
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
-from ..tasks.classification import to_device
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.audio import AudioTokenizer, MelConfig
 from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
