@@ -121,6 +121,13 @@ def test_load_hf_uses_snapshot_download(run, monkeypatch):
     assert lm.generate("the", max_new_tokens=8, seed=0) == local.generate("the", max_new_tokens=8, seed=0)
 
 
+def test_a_verb_on_an_hf_run_downloads_it_once(run, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("huggingface_hub.snapshot_download", lambda repo_id, **kw: calls.append(repo_id) or str(run))
+    code, out, _ = run_cli(capsys, "sample", "hf://me/tiny-lm", "--prompt", "the", "--max-new-tokens", "4")
+    assert code == 0 and out.startswith("the") and calls == ["me/tiny-lm"]
+
+
 def test_load_hf_offline_and_not_cached_is_one_line(monkeypatch, tmp_path):
     from huggingface_hub import constants
 

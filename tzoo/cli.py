@@ -240,7 +240,7 @@ def _load_for(path: str, verb: str, task: Optional[str] = None):
     if verb not in recipe.verbs:
         use = " or ".join(f"tzoo {v}" for v in recipe.verbs) or "nothing: it has no verbs"
         raise TzooError(f"{run.path}: recipe {recipe.name} has no `{verb}`; use {use}")
-    return load(path, task)
+    return load(run.path, task)  # the folder open_run found: an hf:// run is not resolved (downloaded) twice
 
 
 def cmd_push(args: Sequence[str]) -> int:
