@@ -137,7 +137,7 @@ def collect(env_id: str, dataset_id: str, policy: str = "mixed", episodes: int =
     return final
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="tzoo collect", formatter_class=RawDescriptionHelpFormatter,
         description="Roll out scripted behaviour policies into a Minari dataset\n"
