@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Optional
 
@@ -156,8 +157,9 @@ def load(path: str | Path, task: Optional[str] = None, device: Optional[str | to
 
 
 def _is_wave_pair(x: Any) -> bool:
-    """(waveform, sample_rate): one audio input, not two."""
-    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], int) and not isinstance(x[1], bool) \
+    """(waveform, sample_rate): one audio input, not two (the rate an int or a numpy integer, as
+    audio-classify takes it)."""
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], Integral) and not isinstance(x[1], bool) \
         and not isinstance(x[0], (str, Path))
 
 

@@ -135,6 +135,7 @@ def test_audio_classify_learns_tones_with_windows(tmp_path, capsys):
     results = model.predict([long_high, stereo_low, data / "mid" / "1.wav"], top_k=3)
     assert [r["top"][0][0] for r in results] == ["high", "low", "mid"]
     assert abs(sum(p for _, p in results[0]["top"]) - 1) < 1e-4
+    assert model.predict((long_high[0], np.int64(44100)))[0]["top"][0][0] == "high"  # one pair alone, a numpy rate
     with pytest.raises(Exception, match="not audio"):
         model.predict(np.zeros(100))
     code, out, err = run_cli(capsys, "predict", run, data / "low")
