@@ -145,7 +145,7 @@ UPDATES = (2000, 30000)  # ... clipped to this range
 EVALS = 10  # validation evaluations (and checkpoints) per run
 WARMUP = 0.02  # warmup: this fraction of the updates
 EMA_SPAN = 0.04  # the weight average spans about this fraction of the updates: decay = 1 - 1 / (EMA_SPAN * updates)
-FLAT_CONTEXT, DEEP_CONTEXT = 1, 20  # K for flat state vectors (Markov states: history adds cost and copycats), else
+FLAT_CONTEXT, DEEP_CONTEXT = 1, 20  # K: flat state vectors (states: history costs K times and invites copycats), else
 TARGET_TOP = 0.1  # the target return: the mean return of the dataset's best this fraction of episodes
 
 
