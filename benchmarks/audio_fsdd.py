@@ -97,8 +97,8 @@ class CnnRecipe(AudioRecipe):
 
     name = "audio-fsdd-cnn"
 
-    def build(self, cfg: AudioConfig, run: RunDir, device: torch.device, is_main: bool, barrier) -> Parts:
-        parts = super().build(cfg, run, device, is_main, barrier)
+    def build(self, cfg: AudioConfig, run: RunDir, is_main: bool, barrier) -> Parts:
+        parts = super().build(cfg, run, is_main, barrier)
         torch.manual_seed(cfg.loop.seed)
         parts.model = LogMelCnn(replace(cfg.mel, n_mels=40), label_smoothing=cfg.model.label_smoothing)
         return parts

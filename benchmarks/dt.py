@@ -3,10 +3,10 @@ setting the data decides is auto: tzoo.recipes.dt.auto_training / auto_data), th
 the Hugging Face port (`transformers.DecisionTransformerModel`) in speed.
 
     python benchmarks/dt.py                                  # the reporting set and the three `mixed` datasets
-    python benchmarks/dt.py --set tuning --eval-seed 1000    # the tuning set (choose rules here only)
+    python benchmarks/dt.py --set tuning --tuning            # the tuning set, the runs' own scores (choose rules here only)
     python benchmarks/dt.py --envs cartpole-lucky --methods dt,bc  # a subset
     python benchmarks/dt.py --steps 1000                     # loop.max_steps of every run (same for every method)
-    python benchmarks/dt.py --eval-seed 1000 -- --optim.lr=1e-3   # tuning: another evaluation seed, overrides after --
+    python benchmarks/dt.py --tuning -- --optim.lr=1e-3      # tuning: only the runs' own scores, overrides after --
     python benchmarks/dt.py --speed-only --threads 1,2       # only the speed comparison, at 1 and at 2 torch threads
     python benchmarks/dt.py --docs                           # also copy each DT run's PNGs to docs/dt-<env>-*.png
 
@@ -20,14 +20,19 @@ the Hugging Face port (`transformers.DecisionTransformerModel`) in speed.
    that dataset (the same for every method: context, return scale, updates, evaluation interval,
    warmup, weight average, target; printed and kept in the summary), `dt` (Decision Transformer,
    conditioned on the auto target), `bc` (behaviour cloning on 100% of the episodes) and `bc10` (%BC:
-   the best 10% by return), each keeping the checkpoint with the best validation rollouts (starts
-   apart from every evaluation seed's). Each is scored online on the same --eval-episodes (50)
-   episodes with the same --eval-seed (0; tune with another one). DT is also scored at 25/50/75/100%
-   of the way from ref_min_score to ref_max_score: the achieved return should rise with the target.
-   Prints dataset, method, return mean +- std over episodes, normalised score (100 = expert, 0 =
-   random), training and total wall time; keeps the run directories under --out (default
-   runs/dt-bench). Targets: DT normalised score >= 90 on every dataset, above 100% BC on each, and
-   within 5 points of 10% BC or above it.
+   the best 10% by return), each keeping the checkpoint with the best validation rollouts (the recipe's
+   --eval.select_episodes, their own seed stream keyed by --eval-seed, default 0). Each run also scores
+   itself on --eval-seed's evaluation episodes: the tuning figures (`--tuning` shows only these). Seeds
+   0 and 1's evaluation episodes have been looked at while choosing settings (README), so the reported
+   figures come from scoring each run's chosen checkpoint again on --eval-episodes (50) episodes of
+   --report-seed (default REPORT_SEED = 2), whose starts no choice saw; the benchmark checks they share
+   no start with the validation rollouts, the looked-at seeds or the data, and marks a row that is not
+   held out. DT is also scored at 25%, 50%, 75% and 100% of the way from ref_min_score to
+   ref_max_score: the achieved return should rise with the target. Prints dataset, method, return mean
+   +- std over episodes, normalised score (100 = expert, 0 = random), training and total wall time;
+   keeps the run directories (returns.png, eval_returns.png (the reported episodes) and
+   val_returns.png of every DT run) under --out (default runs/dt-bench). Targets: DT normalised score
+   >= 90 on every dataset, above 100% BC on each, and within 5 points of 10% BC or above it.
 3. Speed (skipped cleanly without `transformers`: `pip install -e ".[bench]"`). In one process, at each
    --threads setting, on CartPole-v1 shapes (4 state values, 2 actions, K = 20, 128 wide, 3 layers, 1 head,
    dropout 0.1, batch 64): training updates/s of tzoo's DT and of DecisionTransformerModel, each
@@ -83,6 +88,8 @@ METHODS = {  # name -> recipe overrides
     "bc": {"task.kind": "bc"},
     "bc10": {"task.kind": "bc", "data.top_pct": "0.1"},
 }
+LOOKED_AT_SEEDS = (0, 1)  # evaluation seeds whose episodes' scores were looked at while choosing settings
+REPORT_SEED = 2  # the reported figures' evaluation seed: its episodes' starts no choice saw
 TARGET_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # DT is also conditioned on these fractions of ref_min..ref_max
 SCORE_TARGET = 90.0
 BC10_MARGIN = 5.0  # DT within this many points of 10% BC (or above it)
@@ -93,7 +100,7 @@ SPEED_SHAPE = {"data.context": "20", "loop.batch_size": "64", "backbone.dim": "1
 
 # -- data ---------------------------------------------------------------------------------------
 def ensure_datasets(envs: list[str], root: Path) -> dict[str, dict]:
-    """Collect each missing dataset under `root`; return {env: {"dataset", "ref_min", "ref_max", "seconds"}}."""
+    """Collect each missing dataset under `root`; return {env: {"dataset", "ref_min", "ref_max", ...}}."""
     from tzoo.control.collect import collect
     from tzoo.control.episodes import open_dataset
 
@@ -124,8 +131,9 @@ def targets_for(method: str, data: dict, auto_target: float) -> list[float]:
 
 
 def run_config(env: str, method: str, data: dict, args: argparse.Namespace, overrides: dict[str, str]):
-    """The recipe's preset on the dataset, every auto value resolved from the data (the same for every
-    method: they come from the whole dataset), plus the evaluation settings and the overrides."""
+    """(config, auto values): the recipe's preset on the dataset with every auto value resolved from the
+    data (the same for every method: they come from the whole dataset), the evaluation settings and
+    the overrides."""
     from tzoo.config import apply_overrides
     from tzoo.recipes.dt import DT, resolved_config
 
@@ -188,26 +196,67 @@ def figures(metrics: dict, data: dict) -> dict:
     return out
 
 
+def shared_starts(report_seed: int, episodes: int, eval_seed: int, select_episodes: int, data: dict) -> list[str]:
+    """What the reported episodes (`episodes` of `report_seed`) share environment starts with: the
+    validation rollouts that choose checkpoints, the runs' own scoring, the evaluation seeds looked at
+    while choosing settings, the collected data. Empty = held out from every choice."""
+    from tzoo.control.evaluate import eval_seed as start
+    from tzoo.control.rollout import episode_seed
+    from tzoo.modalities.streams import Stream
+
+    reported = {start(report_seed, i) for i in range(episodes)}
+    seen = {"the validation rollouts": {start(eval_seed, i, Stream.SELECT_ROLLOUT) for i in range(select_episodes)},
+            f"the runs' own scoring (eval seed {eval_seed})": {start(eval_seed, i) for i in range(episodes)},
+            **{f"evaluation seed {s}, looked at while choosing settings":
+               {start(s, i) for i in range(max(episodes, 50))} for s in LOOKED_AT_SEEDS},
+            "the collected data": {episode_seed(data["seed"], i) for i in range(data["episodes"])}}
+    return [name for name, seeds in seen.items() if not reported.isdisjoint(seeds)]
+
+
+def report_scores(run: str, targets: tuple[float, ...], args: argparse.Namespace) -> dict:
+    """The run's chosen checkpoint scored online on --report-seed's episodes (eval_returns.png in the run)."""
+    import tzoo
+
+    began = time.perf_counter()
+    scores = tzoo.load(run).evaluate({"eval.seed": str(args.report_seed), "eval.episodes": str(args.eval_episodes),
+                                      "eval.targets": ",".join(str(t) for t in targets)})
+    return {**scores, "report_s": round(time.perf_counter() - began, 1)}
+
+
 def quality(envs: list[str], methods: list[str], datasets: dict, args: argparse.Namespace,
             overrides: dict[str, str]) -> dict:
     results: dict[str, dict[str, dict]] = {}
     for env in envs:
         for method in methods:
             metrics = train_one(env, method, datasets[env], args, overrides)
-            fig = figures(metrics, datasets[env])
+            cfg = run_config(env, method, datasets[env], args, overrides)[0]
+            own = figures(metrics, datasets[env])  # the run's own scoring: eval seed's episodes
+            print(f"[{env} {method}] tuning figure (eval seed {args.eval_seed}): normalised "
+                  f"{own['normalized_score']:.1f}", flush=True)
+            if args.tuning:
+                tuning = f"the tuning figures (--tuning: the runs' own scoring, eval seed {args.eval_seed})"
+                fig = {**own, "seed": args.eval_seed, "held_out": False, "shared_starts": [tuning]}
+            else:
+                report = report_scores(metrics["run"], cfg.eval.targets, args)
+                fig = figures({**metrics, "targets": report["targets"]}, datasets[env])
+                shared = shared_starts(args.report_seed, args.eval_episodes, cfg.eval.seed, cfg.eval.select_episodes,
+                                       datasets[env])
+                fig.update(seed=args.report_seed, held_out=not shared, shared_starts=shared,
+                           report_s=report["report_s"], tuning_normalized_score=own["normalized_score"])
             updates = metrics.get("train_steps_per_s")  # env steps (window steps) per second in the Trainer
             if updates:
-                cfg = run_config(env, method, datasets[env], args, overrides)[0]
                 fig["train_updates_per_s"] = round(updates / (cfg.loop.batch_size * cfg.data.context), 3)
             results.setdefault(env, {})[method] = fig
             score = fig["normalized_score"]
-            print(f"[{env} {method}] return {fig['return_mean']:.1f} +- {fig['return_std']:.1f}, normalised "
-                  f"{score:.1f}, train {fig['wall_s']} s, total {fig['total_s']} s", flush=True)
+            print(f"[{env} {method}] seed {fig['seed']}: return {fig['return_mean']:.1f} +- {fig['return_std']:.1f}, "
+                  f"normalised {score:.1f}{'' if fig['held_out'] else ' (NOT held out)'}, train {fig['wall_s']} s, "
+                  f"total {fig['total_s']} s", flush=True)
             if args.docs and method == "dt":
-                for name in ("returns", "val_returns"):
+                names = (("returns" if args.tuning else "eval_returns", "returns"), ("val_returns", "val-returns"))
+                for name, doc in names:
                     src = Path(fig["run"]) / f"{name}.png"
                     if src.is_file():
-                        dst = ROOT / "docs" / f"dt-{env}-{name.replace('_', '-')}.png"
+                        dst = ROOT / "docs" / f"dt-{env}-{doc}.png"
                         shutil.copyfile(src, dst)
                         print(f"[{env} dt] copied {src} to {dst}", flush=True)
     return results
@@ -215,14 +264,22 @@ def quality(envs: list[str], methods: list[str], datasets: dict, args: argparse.
 
 def print_quality(results: dict, datasets: dict) -> dict:
     """The tables, and the checks against the targets."""
-    print(f"\n{'env':<26} {'method':<7} {'return mean +- std':>22} {'normalised':>11} {'train s':>8} {'total s':>8} "
+    seeds = sorted({f["seed"] for per in results.values() for f in per.values()})
+    print(f"\nevaluation seed {', '.join(map(str, seeds))}; * = not held out (its episodes, or the settings' choice, "
+          "saw these starts: below)")
+    print(f"{'env':<26} {'method':<7} {'return mean +- std':>22} {'normalised':>11} {'train s':>8} {'total s':>8} "
           f"{'upd/s':>6}  run")
     for env, per in results.items():
         for method, f in per.items():
             total = "-" if f["total_s"] is None else f"{f['total_s']:.0f}"
             ups = "-" if f["train_updates_per_s"] is None else f"{f['train_updates_per_s']:.2f}"
+            mark = " " if f["held_out"] else "*"
             print(f"{env:<26} {method:<7} {f['return_mean']:>12.1f} +- {f['return_std']:>6.1f} "
-                  f"{f['normalized_score']:>11.1f} {f['wall_s']:>8.0f} {total:>8} {ups:>6}  {f['run']}")
+                  f"{f['normalized_score']:>10.1f}{mark} {f['wall_s']:>8.0f} {total:>8} {ups:>6}  {f['run']}")
+    for env, per in results.items():
+        for method, f in per.items():
+            if f.get("shared_starts"):
+                print(f"  * {env} {method}: shares starts with {'; '.join(f['shared_starts'])}")
     dts = [(env, per["dt"]) for env, per in results.items() if "dt" in per]
     if dts:
         print(f"\nDT conditioned on other targets (fraction of ref_min..ref_max; same {dts[0][1]['episodes']} "
@@ -238,7 +295,7 @@ def print_quality(results: dict, datasets: dict) -> dict:
         if "dt" not in per:
             continue
         dt = per["dt"]["normalized_score"]
-        checks[env] = {"dt_score": dt, "dt_at_least_90": dt >= SCORE_TARGET}
+        checks[env] = {"dt_score": dt, "held_out": per["dt"]["held_out"], "dt_at_least_90": dt >= SCORE_TARGET}
         if "bc" in per:
             checks[env]["dt_above_bc"] = dt > per["bc"]["normalized_score"]
         if "bc10" in per:
@@ -493,7 +550,13 @@ def main() -> int:
                    "when a finished run has the same config)")
     p.add_argument("--data", type=Path, help="Minari datasets root (default $MINARI_DATASETS_PATH, else runs/minari)")
     p.add_argument("--preset", default="cpu", help="the dt recipe's preset")
-    p.add_argument("--eval-seed", type=int, default=0, help="evaluation seed of the reported figures (tune with another)")
+    p.add_argument("--eval-seed", type=int, default=0, help="seed of the runs' validation rollouts and of their own "
+                   "scoring (the tuning figures; default 0)")
+    p.add_argument("--report-seed", type=int, default=REPORT_SEED, help="evaluation seed of the reported figures: "
+                   f"episodes no choice saw (default {REPORT_SEED}; seeds {', '.join(map(str, LOOKED_AT_SEEDS))} "
+                   "have been looked at)")
+    p.add_argument("--tuning", action="store_true", help="report the runs' own scores on --eval-seed (for choosing "
+                   "settings) and leave the report seed's episodes unseen")
     p.add_argument("--eval-episodes", type=int, default=50, help="evaluation episodes per target")
     p.add_argument("--threads", default="1", help="torch threads: the runs use the first; speed is measured at each "
                    "(comma list, default 1)")
@@ -526,11 +589,14 @@ def main() -> int:
     args.out = args.out.resolve()
     torch.set_num_threads(threads[0])
     print(f"[setup] torch {torch.__version__}, {threads[0]} thread(s) for the runs, datasets under {root}, runs "
-          f"under {args.out}, eval seed {args.eval_seed}, overrides {overrides or 'none'}", flush=True)
+          f"under {args.out}, eval seed {args.eval_seed}, "
+          f"{'tuning: no report seed' if args.tuning else f'report seed {args.report_seed}'}, overrides "
+          f"{overrides or 'none'}", flush=True)
     began = time.perf_counter()
     summary: dict[str, Any] = {"benchmark": "dt", "preset": args.preset, "overrides": overrides,
                                "sets": {k: list(v) for k, v in SETS.items()}, "envs": envs,
                                "steps": args.steps, "eval_seed": args.eval_seed, "eval_episodes": args.eval_episodes,
+                               "report_seed": None if args.tuning else args.report_seed,
                                "threads": threads}
     try:
         datasets = ensure_datasets(envs if not args.speed_only else ["cartpole"], root)

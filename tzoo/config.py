@@ -3,8 +3,11 @@ and a JSON round trip for the run directory."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
+import re
 import types
-from typing import Any, Iterable, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Iterable, Literal, Optional, Union, get_args, get_origin, get_type_hints
 
 from .errors import TzooError
 
@@ -124,16 +127,31 @@ def coerce(key: str, tp: Any, raw: Any) -> Any:
     raise TypeError(f"config field {key} has unsupported type {tp}")
 
 
-def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
-    """Return a copy of `cfg` with dotted overrides applied, type-checked and validated."""
+def nearest_key(key: str, keys: Iterable[str]) -> Optional[str]:
+    """The valid key `key` was most likely meant to be (difflib), matched whole or by its last part."""
+    keys = list(keys)
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    last = key.rsplit(".", 1)[-1]
+    by_last = {k.rsplit(".", 1)[-1]: k for k in reversed(keys)}  # the first section's key wins a tie
+    close = difflib.get_close_matches(last, list(by_last), n=1, cutoff=0.75)
+    return by_last[close[0]] if close else None
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any], check: bool = True) -> Any:
+    """Return a copy of `cfg` with dotted overrides applied, type-checked and (unless `check` is
+    False, when more overrides follow) validated."""
     fields = flat_fields(cfg)
     unknown = [k for k in overrides if k not in fields]
     if unknown:
-        valid = ", ".join(sorted(fields))
-        raise TzooError(f"unknown config key --{unknown[0]}; valid keys: {valid}")
+        near = nearest_key(unknown[0], fields)
+        hint = f"did you mean --{near}? " if near else ""
+        raise TzooError(f"unknown config key --{unknown[0]}; {hint}valid keys: {', '.join(sorted(fields))}")
     for key, raw in overrides.items():
         cfg = _replace(cfg, key.split("."), coerce(key, fields[key][0], raw))
-    validate(cfg)
+    if check:
+        validate(cfg)
     return cfg
 
 
@@ -183,12 +201,68 @@ def from_dict(default: Any, data: dict[str, Any], source: str = "config") -> Any
         raise TzooError(f"{source}: {e}") from None
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> one-line description, from the `Attributes:` sections of the docstrings of a
+    dataclass and its bases (Google style: `name: text`, continuation lines indented deeper)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's description wins
+        out.update(_attributes(inspect.getdoc(klass) if klass.__doc__ else ""))
+    return out
+
+
+def _attributes(doc: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    lines = doc.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Attributes:"]
+    if not starts:
+        return out
+    section = _indent(lines[starts[0]])
+    entry_indent, names = None, []
+    for line in lines[starts[0] + 1:]:
+        if not line.strip():
+            continue
+        indent = _indent(line)
+        if indent <= section:
+            break
+        entry_indent = indent if entry_indent is None else entry_indent
+        m = re.match(r"(\w+(?:\s*,\s*\w+)*)\s*(?:\([^)]*\))?:\s*(.*)", line.strip())
+        if indent == entry_indent and m:  # `name: text` or `a, b: text` (one text for several fields)
+            names = [n.strip() for n in m.group(1).split(",")]
+            out.update({n: m.group(2) for n in names})
+        elif names:
+            out.update({n: f"{out[n]} {line.strip()}".strip() for n in names})
+    return out
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def flat_docs(cfg: Any, prefix: str = "") -> dict[str, str]:
+    """Every leaf key of a nested config: dotted name -> its description ("" where none is written)."""
+    out: dict[str, str] = {}
+    docs = field_docs(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(flat_docs(value, prefix + f.name + "."))
+        else:
+            out[prefix + f.name] = docs.get(f.name, "")
+    return out
+
+
 def describe(cfg: Any) -> list[str]:
-    """One line per key: `--key=value  (type)`, for --help."""
+    """One line per key for --help: `--key=value  (type)  description`, in aligned columns."""
     def show(v: Any) -> str:
+        if isinstance(v, str) and not v.isprintable():
+            return repr(v)
         return ",".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
-    return [f"--{k}={show(v)}  ({_type_name(tp)})" for k, (tp, v) in flat_fields(cfg).items()]
+    docs = flat_docs(cfg)
+    rows = [(f"--{k}={show(v)}", f"({_type_name(tp)})", docs[k]) for k, (tp, v) in flat_fields(cfg).items()]
+    w1 = min(max(len(r[0]) for r in rows), 36)
+    w2 = min(max(len(r[1]) for r in rows), 24)
+    return [f"{a:<{w1}}  {b:<{w2}}  {c}".rstrip() for a, b, c in rows]
 
 
-__all__ = ["apply_overrides", "coerce", "describe", "flat_fields", "from_dict", "parse_override_args",
-           "to_dict", "validate"]
+__all__ = ["apply_overrides", "coerce", "describe", "field_docs", "flat_docs", "flat_fields", "from_dict",
+           "nearest_key", "parse_override_args", "to_dict", "validate"]

@@ -102,7 +102,7 @@ def test_normalized_score():
 
 
 def test_discrete_ids_are_shifted_by_the_space_start():
-    from tzoo.control.evaluate import _env_actions
+    from tzoo.control.policy import env_actions as _env_actions
 
     assert _env_actions(torch.tensor([0, 2]), ActionSpec.discrete_of(3, start=-1)).tolist() == [-1, 1]
     np.testing.assert_allclose(_env_actions(torch.tensor([[5.0, -5.0]]), CONTINUOUS), [[3.0, 0.0]])

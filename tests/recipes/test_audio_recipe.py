@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import tzoo
+
 from tests.audio_fixtures import fake_fsdd, tone, write_wav
 from tests.conftest import run_cli
 from tests.test_cli import assert_clean_error
@@ -97,6 +99,22 @@ def test_predict_bad_inputs(trained, tmp_path, capsys):
     long = write_wav(tmp_path / "long.wav", np.tile(tone(4, 0.5), 5))  # 2.5 s, the model takes 1 s
     code, stdout, err = run_cli(capsys, "predict", out, long)
     assert code == 0 and "long.wav" in err and "warning" in err and stdout.startswith(str(long))
+    assert_clean_error(*run_cli(capsys, "predict", out, good, "--no-resize"), "audio-fsdd `predict` has no option 'resize'")
+
+
+def test_predict_options_and_the_model_device(trained, tmp_path, capsys):
+    from tests.recipes.device_spy import assert_runs_on_the_model_device
+
+    _, out = trained
+    wav = write_wav(tmp_path / "seven.wav", tone(7, 0.4))
+    code, stdout, err = run_cli(capsys, "predict", out, wav, "--top-k", "5")
+    assert code == 0 and len(stdout.strip().splitlines()) == 6, err  # the file, then its top 5 digits
+    top = tzoo.load(out, device="cpu").predict([wav], top_k=10)[0]["top"]
+    assert_clean_error(*run_cli(capsys, "predict", out, wav, "--top-k", "0"), "--top-k=0", "at least 1")
+    assert sorted(d for d, _ in top) == list("0123456789") and sum(p for _, p in top) == pytest.approx(1, abs=1e-5)
+    meta = tzoo.load(out, device="meta")
+    assert_runs_on_the_model_device(meta, "predict", [wav])
+    assert_runs_on_the_model_device(meta, "evaluate")
 
 
 def test_long_clips_refused_when_configured(tmp_path, capsys):

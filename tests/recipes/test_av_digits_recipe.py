@@ -66,12 +66,28 @@ def test_predict_bad_inputs(trained, tmp_path, capsys):
         (["--prompt", "do they match?"], "--image FILE and / or --audio FILE"),
         (["--image", png, "--prompt", ""], "--prompt"),
         (["--image", png, "--prompt", "WHAT?!"], "outside the vocabulary"),
-        (["--image", big, "--prompt", "do they match?"], "40x40"),
+        (["--image", big, "--prompt", "do they match?", "--no-resize"], "40x40"),
+        (["--image", png, "--prompt", "is it " + "very " * 12 + "big?"], "70 characters", "up to 64"),
+        (["--image", png, "--prompt", "do they match?", "--top-k", "2"], "av-digits `predict` has no option 'top_k'"),
         (["--image", text, "--prompt", "do they match?"], "not a readable image"),
         (["--audio", bad_wav, "--prompt", "do they match?"], "bad.wav"),
     ]
-    for args, needle in cases:
-        assert_clean_error(*run_cli(capsys, "predict", out, *args), needle)
+    for args, *needles in cases:
+        assert_clean_error(*run_cli(capsys, "predict", out, *args), *needles)
+    code, _, err = run_cli(capsys, "predict", out, "--image", big, "--prompt", "x" * 64)  # the longest question
+    assert code == 0 and err.strip() == f"tzoo: {big}: 40x40 image resized to the model's 28x28"
+
+
+def test_verbs_run_on_the_model_device(trained, tmp_path):
+    from tests.recipes.device_spy import assert_runs_on_the_model_device
+
+    _, out = trained
+    png = tmp_path / "seven.png"
+    Image.new("L", (28, 28), 150).save(png)
+    wav = write_wav(tmp_path / "three.wav", tone(3, 0.4))
+    meta = tzoo.load(out, device="meta")
+    assert_runs_on_the_model_device(meta, "predict", [], image=str(png), audio=str(wav), prompt="do they match?")
+    assert_runs_on_the_model_device(meta, "evaluate")
 
 
 def test_missing_mnist_folder_says_what_to_pass(tmp_path, capsys):

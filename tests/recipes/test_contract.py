@@ -27,6 +27,34 @@ def test_every_recipe_follows_the_contract():
         assert recipe.name == name and recipe.default() is not None
 
 
+def test_every_recipe_has_one_signature_per_verb_and_refuses_unknown_options():
+    """`tzoo.load` calls each verb the same way for every recipe: (loaded, cfg, inputs, **options)."""
+    import inspect
+
+    shape = lambda f: [(p.name, p.kind) for p in inspect.signature(f).parameters.values()]  # noqa: E731
+    for name, recipe in RECIPES.items():
+        for verb in ("sample", "predict", "evaluate"):
+            assert shape(getattr(type(recipe), verb)) == shape(getattr(Recipe, verb)), (name, verb)
+        for verb in {"sample", "predict"} & set(recipe.verbs):
+            if name != "multitask":  # its verbs name a task first
+                with pytest.raises(TzooError, match=f"{name} `{verb}` has no option 'nonsense'; its options: "):
+                    recipe.verb_options(verb, {"nonsense": 1})
+
+
+def test_eval_overrides_are_checked_in_one_place():
+    """Each recipe declares the overrides its `tzoo eval` takes; one check refuses the others."""
+    lm, dt = RECIPES["char-lm"], RECIPES["dt"]
+    assert lm.eval_overrides({"data.path": "x"}) == {"data.path": "x"}
+    assert dt.eval_overrides({"eval.episodes": "2", "eval.targets": "1"}) == {"eval.episodes": "2", "eval.targets": "1"}
+    with pytest.raises(TzooError, match="tzoo eval of char-lm takes only --data.path, not --data.dir"):
+        lm.eval_overrides({"data.path": "x", "data.dir": "y"})
+    with pytest.raises(TzooError, match=r"tzoo eval of dt takes only --eval\.\*, not --evaluation.x"):
+        dt.eval_overrides({"evaluation.x": "1"})
+    for name in ("vit-cifar10", "audio-fsdd", "av-digits"):
+        with pytest.raises(TzooError, match=f"tzoo eval of {name} takes only"):
+            RECIPES[name].eval_overrides({"loop.max_steps": "1"})
+
+
 @pytest.fixture
 def lm_run(tmp_path, capsys, corpus):
     out = tmp_path / "lm"
@@ -48,6 +76,31 @@ def test_python_api_generates_and_evaluates_like_the_cli(lm_run, capsys):
     assert figures == json.loads(out.strip().splitlines()[-1])
     with pytest.raises(TzooError, match="no `predict`"):
         run.predict(["x.png"])
+
+
+def test_load_puts_the_model_on_a_device_and_the_verbs_follow_it(lm_run, corpus, monkeypatch):
+    from tests.recipes.device_spy import assert_runs_on_the_model_device
+    from tzoo.api import pick_device
+
+    cpu = tzoo.load(lm_run, device="cpu")
+    assert cpu.device == torch.device("cpu") and {p.device.type for p in cpu.model.parameters()} == {"cpu"}
+    assert cpu.generate("The ", max_new_tokens=3).startswith("The ") and "loss" in cpu.evaluate()
+    # a device other than the CPU, without data: the verbs must hand the model batches that live there
+    meta = tzoo.load(lm_run, device="meta")
+    made, real = [], torch.Generator
+    monkeypatch.setattr(torch, "Generator", lambda device="cpu": made.append(torch.device(device)) or real())
+    assert_runs_on_the_model_device(meta, "generate", "The ", max_new_tokens=3)
+    assert made == [torch.device("meta")]  # sampling draws on the model's device too
+    assert_runs_on_the_model_device(meta, "evaluate")
+    assert_runs_on_the_model_device(meta, "evaluate", {"data.path": str(corpus)})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")  # the default: cuda when there is one
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    with pytest.raises(TzooError, match="no CUDA GPU"):
+        tzoo.load(lm_run, device="cuda")
+    with pytest.raises(TzooError, match="not a torch device"):
+        tzoo.load(lm_run, device="gpu0")
 
 
 def test_cli_refuses_undeclared_verbs(lm_run, capsys):

@@ -183,7 +183,7 @@ def test_top_pct_keeps_the_best_episodes(minari_root, tmp_path):
     assert min(half_train.returns) >= max(dropped)
     # the recipe trains on the cut: its training windows come from the kept episodes only
     cfg = apply_overrides(DT.default(), {"data.dataset": CARTPOLE, "data.val_fraction": "0.25", "data.top_pct": "0.5"})
-    parts = DT.build(cfg, RunDir(tmp_path / "unused"), torch.device("cpu"), False, lambda: None)
+    parts = DT.build(cfg, RunDir(tmp_path / "unused"), False, lambda: None)
     assert sorted(parts.tasks[TASK].train.lengths.tolist()) == sorted(half_train.lengths.tolist())
     assert not (tmp_path / "unused").exists()
 
@@ -239,7 +239,9 @@ def test_eval_cli_and_python_api(cartpole_run, capsys, tmp_path):
 
 def test_predict_and_sample_are_one_line_errors(cartpole_run, capsys):
     assert_clean_error(*run_cli(capsys, "predict", cartpole_run, "x"), "recipe dt has no `predict`")
-    assert_clean_error(*run_cli(capsys, "sample", cartpole_run), "recipe dt has no `sample`")
+    code, out, err = run_cli(capsys, "sample", cartpole_run)
+    assert_clean_error(code, out, err, "recipe dt has no `sample`; use tzoo eval")
+    assert "predict" not in err  # it suggests only the verbs dt has
 
 
 @pytest.mark.parametrize("bad, needles", [("abc", ["--eval.targets", "abc"]), ("nan", ["--eval.targets", "finite"]),

@@ -164,6 +164,39 @@ def test_one_run_directory_holds_every_task(joint):
     assert not list(joint.glob("*.png")) or (joint / "loss.png").is_file()
 
 
+def curve_pixels(png: Path) -> int:
+    """Pixels of a metric_curve PNG in the curve's colour (matplotlib's first, tab:blue)."""
+    import numpy as np
+
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return int((np.abs(rgb - [31, 119, 180]).sum(-1) < 30).sum())
+
+
+def test_dt_draws_its_validation_returns_from_the_joint_log(joint, tmp_path):
+    """A joint run logs dt's validation returns as `dt/val_return`; its tasks/dt/val_returns.png
+    must draw them, not an empty frame."""
+    from tzoo.recipes.plots import metric_curve
+
+    log = [json.loads(line) for line in (joint / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "dt/val_score" in r] == [5, 10]
+    empty = tmp_path / "empty.png"
+    metric_curve([], "val_score", empty)
+    assert curve_pixels(empty) == 0  # the measure sees no curve in an empty frame ...
+    assert curve_pixels(joint / "tasks" / "dt" / "val_returns.png") > 100  # ... and one here
+
+
+def test_a_task_reads_its_own_metrics_from_the_joint_log(tmp_path):
+    from tzoo.recipes.multitask import TaskRun
+    from tzoo.recipes.rundir import RunDir
+
+    joint = RunDir(tmp_path)
+    joint.append_log({"step": 5, "lr": 0.1, "dt/val_return": 9.0, "char-lm/val_loss": 2.0})
+    joint.append_log({"step": 10, "lr": 0.05, "char-lm/val_loss": 1.5})
+    run = TaskRun(tmp_path / "tasks" / "dt", joint, "dt")
+    assert run.read_log() == [{"step": 5, "lr": 0.1, "val_return": 9.0}, {"step": 10, "lr": 0.05}]
+    assert run / "val_returns.png" == tmp_path / "tasks" / "dt" / "val_returns.png"
+
+
 def test_each_task_keeps_its_own_tokenizers(joint, minari):
     trained = tzoo.load(joint, task="vit-cifar10")
     keys = set(trained.model.tokenizers)

@@ -5,10 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
+import tzoo
 from tests.conftest import run_cli, write_image_parquet
 from tests.test_cli import assert_clean_error
 from tzoo.recipes.vit import VitConfig, VitModelConfig, make_model, pooled_attention
 from tzoo.backbone import BackboneConfig
+from tzoo.errors import TzooError
 
 TINY_VIT = ["--data.image_size=16", "--model.patch_size=4", "--backbone.dim=32", "--backbone.depth=2",
             "--backbone.heads=2", "--loop.batch_size=8", "--loop.eval_every=3", "--loop.log_every=1",
@@ -89,8 +91,35 @@ def test_bad_inputs(tmp_path, capsys, cifar_dir):
     assert_clean_error(*run_cli(capsys, "predict", out, text), str(text), "not a readable image")
     big = tmp_path / "big.png"
     Image.new("RGB", (40, 30)).save(big)
-    assert_clean_error(*run_cli(capsys, "predict", out, big), "40x30", "16x16")
+    assert_clean_error(*run_cli(capsys, "predict", out, big, "--no-resize"), "40x30", "16x16", "--no-resize")
     assert_clean_error(*run_cli(capsys, "predict", out, tmp_path / "nope.png"), "file not found")
+    # verbs take one set of options: another recipe's is a one-line error, not a TypeError
+    assert_clean_error(*run_cli(capsys, "predict", out, "--image", big), "vit-cifar10 `predict` has no option 'image'")
+    with pytest.raises(TzooError, match="has no option 'prompt'; its options: top_k, resize"):
+        tzoo.load(out).predict([big], prompt="hi")
+
+
+def test_predict_resizes_other_sizes_with_a_note(tmp_path, capsys, cifar_dir):
+    out = tmp_path / "run"
+    assert run_cli(capsys, "train", "vit-cifar10", "--out", out, f"--data.dir={cifar_dir}",
+                   "--loop.max_steps=1", *TINY_VIT)[0] == 0
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    Image.new("RGB", (16, 16), (120, 100, 7)).save(small)
+    Image.new("RGB", (48, 48), (120, 100, 7)).save(big)  # the same flat colour, three times the side
+    code, stdout, err = run_cli(capsys, "predict", out, small, big, "--top-k", "3")
+    assert code == 0, err
+    assert err.strip() == f"tzoo: {big}: 48x48 image resized to the model's 16x16"  # one note, for the file resized
+    lines = stdout.splitlines()
+    assert len(lines) == 8 and lines[0] == str(small) and lines[4] == str(big)  # each file, then its top 3
+    assert lines[1:4] == lines[5:8]  # the resized image is the small one
+    trained = tzoo.load(out, device="cpu")
+    a, b = trained.predict([small, big], top_k=4)
+    assert a["top"] == b["top"] and len(a["top"]) == 4 and sum(p for _, p in a["top"]) <= 1 + 1e-6
+
+    from tests.recipes.device_spy import assert_runs_on_the_model_device
+    meta = tzoo.load(out, device="meta")
+    assert_runs_on_the_model_device(meta, "predict", [small])
+    assert_runs_on_the_model_device(meta, "evaluate")
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])

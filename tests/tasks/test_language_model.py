@@ -80,6 +80,28 @@ def test_no_cache_generation_past_the_window_sees_the_last_block():
         assert torch.equal(out[:, t], expected), t
 
 
+@pytest.mark.parametrize("prompt_len", [3, 11])
+def test_kv_cache_generation_past_the_window_equals_uncached_decoding_of_its_window(prompt_len):
+    """With the cache, past the window: each step's logits are those of an uncached forward pass over
+    the window the cache holds, which restarts from the last half window when full and grows back."""
+    block, new = 8, 30
+    model = tiny_lm(block=block)
+    steps = []
+    hook = model.head().head.register_forward_hook(lambda m, args, out: steps.append(out.detach().clone()))
+    try:
+        out = generate(model, torch.randint(11, (2, prompt_len)), new, block, temperature=0, use_cache=True)
+    finally:
+        hook.remove()
+    assert len(steps) == new and out.shape == (2, prompt_len + new)
+    held = min(prompt_len, block)
+    for t, logits in zip(range(prompt_len, out.shape[1]), steps):
+        with torch.no_grad():
+            expected = model({"text": out[:, t - held:t].clone()}).outputs["logits"][:, -1]
+        torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5, msg=f"token {t}, window {held}")
+        assert torch.equal(out[:, t], logits.argmax(-1))
+        held = block // 2 if held == block else held + 1
+
+
 def test_prediction_needs_no_targets():
     model = tiny_lm()
     ids = torch.randint(11, (2, 5))

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -12,9 +11,8 @@ from torch import Tensor, nn
 
 from ..backbone import Backbone
 from ..modalities.streams import Stream, step_seed
-from ..tokenizers.actions import ActionSpec
 from ..tokenizers.trajectory import TrajectoryTokenizer
-from .context import ContextPolicy, History
+from .policy import TrajectoryPolicy, eval_mode
 
 
 def eval_seed(seed: int, episode: int, stream: Stream = Stream.ROLLOUT) -> int:
@@ -54,69 +52,53 @@ def rollout(tokenizer: TrajectoryTokenizer, backbone: Backbone, task: nn.Module,
     """
     if episodes < 1 or num_envs < 1:
         raise ValueError(f"episodes and num_envs must be >= 1, got {episodes} and {num_envs}")
-    if return_scale <= 0:
-        raise ValueError(f"return_scale: must be positive, got {return_scale}")
     n = min(num_envs, episodes)
-    norm = _normaliser(state_mean, state_std, device)
+    policy = TrajectoryPolicy(tokenizer, backbone, task, target_return=target_return, return_scale=return_scale,
+                              state_mean=state_mean, state_std=state_std, context=context, num_envs=n,
+                              use_cache=use_cache, device=device)
     envs = gym.vector.SyncVectorEnv([make_env] * n)
-    returns: list[float] = []
-    lengths: list[int] = []
     try:
-        with _eval_mode(tokenizer, backbone, task), torch.inference_mode():
-            policy = ContextPolicy(tokenizer, backbone, task, context, n, use_cache)
-            began = time.perf_counter()
-            for first in range(0, episodes, n):
-                seeds = [eval_seed(seed, i, stream) for i in range(first, first + n)]
-                active = min(n, episodes - first)
-                r, l = _run_chunk(envs, policy, task.action, seeds, active, norm,
-                                  target_return, return_scale, max_steps, device)
-                returns += r
-                lengths += l
-            seconds = time.perf_counter() - began
+        return run_episodes(envs, policy, episodes, seed, max_steps, stream)
     finally:
         envs.close()
+
+
+def run_episodes(envs: gym.vector.VectorEnv, policy: TrajectoryPolicy, episodes: int, seed: int,
+                 max_steps: Optional[int] = None, stream: Stream = Stream.ROLLOUT) -> dict:
+    """`episodes` episodes of `policy` in `envs` (as many rows as the policy's num_envs), chunk by
+    chunk; episode i starts from `eval_seed(seed, i, stream)`. The figures of `rollout`."""
+    n = policy.num_envs
+    returns: list[float] = []
+    lengths: list[int] = []
+    with eval_mode(*policy.modules), torch.inference_mode():
+        began = time.perf_counter()
+        for first in range(0, episodes, n):
+            seeds = [eval_seed(seed, i, stream) for i in range(first, first + n)]
+            r, l = _run_chunk(envs, policy, seeds, min(n, episodes - first), max_steps)
+            returns += r
+            lengths += l
+        seconds = time.perf_counter() - began
     return _summary(returns, lengths, [eval_seed(seed, i, stream) for i in range(episodes)], seconds)
 
 
-def _run_chunk(envs: gym.vector.VectorEnv, policy: ContextPolicy, action: ActionSpec, seeds: list[int],
-               active: int, norm: Callable[[np.ndarray], Tensor], target_return: float,
-               return_scale: float, max_steps: Optional[int], device) -> tuple[list[float], list[int]]:
-    """Run one episode per row until the first `active` rows are done; their returns and lengths."""
+def _run_chunk(envs: gym.vector.VectorEnv, policy: TrajectoryPolicy, seeds: list[int], active: int,
+               max_steps: Optional[int]) -> tuple[list[float], list[int]]:
+    """Run one episode per row until the first `active` rows are done; their returns and lengths.
+    The policy is called exactly as a user's loop calls it: act(observation, previous reward)."""
     obs, _ = envs.reset(seed=seeds)
     n = len(seeds)
     done = np.arange(n) >= active  # rows past `active` only fill the batch
     total, length = np.zeros(n), np.zeros(n, dtype=np.int64)
-    to_go = np.full(n, float(target_return))
-    history = History(action, n, device)
     policy.reset()
-    t = 0
+    reward, t = None, 0
     while not done.all() and (max_steps is None or t < max_steps):
-        history.append(torch.as_tensor(to_go / return_scale), norm(obs), t)
-        a = policy.act(history)  # (B,) or (B, A)
-        history.set_action(a)
-        obs, reward, terminated, truncated, _ = envs.step(_env_actions(a, action))
+        obs, reward, terminated, truncated, _ = envs.step(policy.act(obs, reward))
         live = ~done
         total[live] += reward[live]
         length[live] += 1
         done |= terminated | truncated
-        to_go = to_go - reward
         t += 1
     return total[:active].tolist(), length[:active].tolist()
-
-
-def _env_actions(a: Tensor, action: ActionSpec) -> np.ndarray:
-    """Model actions as the vector env wants them: ids from `start`, or float32 values within bounds."""
-    if action.discrete:
-        return a.long().cpu().numpy() + action.start
-    low, high = np.asarray(action.low, np.float32), np.asarray(action.high, np.float32)
-    return np.clip(a.float().cpu().numpy(), low, high)
-
-
-def _normaliser(mean, std, device) -> Callable[[np.ndarray], Tensor]:
-    """obs (B, S) -> (obs - mean) / std as float32 on `device`."""
-    mean = torch.as_tensor(np.asarray(mean, dtype=np.float32), device=device)
-    std = torch.as_tensor(np.asarray(std, dtype=np.float32), device=device)
-    return lambda obs: (torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device) - mean) / std
 
 
 def _summary(returns: list[float], lengths: list[int], seeds: list[int], seconds: float) -> dict:
@@ -125,19 +107,6 @@ def _summary(returns: list[float], lengths: list[int], seeds: list[int], seconds
             "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
             "length_mean": float(np.mean(lengths)), "env_steps": steps, "seconds": seconds,
             "env_steps_per_s": steps / max(seconds, 1e-9)}
-
-
-@contextmanager
-def _eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Modules in eval mode inside the block; their training flags restored after."""
-    flags = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, flag in zip(modules, flags):
-            m.train(flag)
 
 
 def normalized_score(returns, ref_min: float, ref_max: float):

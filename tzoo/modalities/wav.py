@@ -99,6 +99,11 @@ def read_wav(path: str | Path, rate: int) -> Tensor:
         raw = path.read_bytes()
     except OSError as e:
         raise TzooError(f"{path}: cannot read ({e.strerror or e}); give an existing WAV file") from None
+    return decode_wav(raw, str(path), rate)
+
+
+def decode_wav(raw: bytes, path: str, rate: int) -> Tensor:
+    """`read_wav` on the bytes of a WAV file already in memory (`path` names it in errors)."""
     fmt = parse_header(raw, str(path))
     try:
         data, _ = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)  # (T, channels)

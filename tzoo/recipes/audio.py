@@ -12,12 +12,12 @@ from typing import Any, Callable, Literal, Optional
 import torch
 
 from ..backbone import BackboneConfig
-from ..errors import TzooError
 from ..modalities.clips import ClipBatches, WaveAugment, eval_batches, pad_batch
 from ..modalities.fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
 from ..modalities.streams import Stream, step_generator
 from ..modalities.wav import OnLong, fit_length, read_wav
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
+from ..tasks.classification import to_device
 from ..tokenizers import QueryTokenizer
 from ..tokenizers.audio import AudioTokenizer, MelConfig
 from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
@@ -157,9 +157,13 @@ class AudioRecipe(RecipeBase):
     name = "audio-fsdd"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("audio",)
+    hub_task = "audio-classification"
     summary = "spoken-digit recognition on the Free Spoken Digit Dataset (log-mel slices, 8 kHz)"
     verbs = ("predict", "eval")
     obsolete = ("eval_clips",)
+    option_defaults = {"predict": {"top_k": 3}}
+    eval_keys = ("data.dir",)
 
     def task_parts(self, cfg: AudioConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -170,24 +174,22 @@ class AudioRecipe(RecipeBase):
     def task_head(self, cfg: AudioConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         return audio_head(cfg), {"class_names": list(DIGITS)}
 
-    def predict(self, loaded: Loaded, cfg: AudioConfig, inputs: list[str], k: int = 3) -> list[dict]:
-        """The most probable digits of each WAV file (any rate, mono or stereo)."""
+    def predict(self, loaded: Loaded, cfg: AudioConfig, inputs: list[str], **options: Any) -> list[dict]:
+        """The `top_k` (3) most probable digits of each WAV file (any rate, mono or stereo)."""
+        k = self.verb_options("predict", options)["top_k"]
         read = clip_reader(cfg)
         waves = [read(Path(p)) for p in inputs]  # every file is checked before anything is scored
         bs, logits = cfg.loop.batch_size, []
         with torch.no_grad():
             for s in range(0, len(waves), bs):
                 wave, lengths = pad_batch(waves[s:s + bs])
-                batch = {"audio": {"wave": wave, "lengths": lengths}}
+                batch = to_device({"audio": {"wave": wave, "lengths": lengths}}, loaded.device)
                 logits.append(loaded.model(batch, task=loaded.task).outputs["logits"])
         return ranked(inputs, torch.cat(logits), DIGITS, k)
 
     def evaluate(self, loaded: Loaded, cfg: AudioConfig, overrides: dict[str, str]) -> dict:
         """Accuracy on the run's test split, or with --data.dir on every `{digit}_*.wav` in a folder."""
-        extra = sorted(set(overrides) - {"data.dir"})
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --data.dir, not --{extra[0]}")
-        folder = overrides.get("data.dir")
+        folder = self.eval_overrides(overrides).get("data.dir")
         if folder is None:
             clips, where = load_splits(cfg)[2], "test split"
         else:
@@ -195,7 +197,7 @@ class AudioRecipe(RecipeBase):
             clips = decode_all(scan(path, strict=False), clip_reader(cfg), "evaluation", cfg.data.max_bad_fraction)
             where = str(path)
         sums = classify(loaded.model, eval_batches(clips.waves, clips.labels, cfg.loop.batch_size), len(DIGITS),
-                        torch.device("cpu"), loaded.task)
+                        loaded.device, loaded.task)
         m = classification_metrics(sums, DIGITS, prefix="eval")
         return {"data": where, "clips": len(clips), "skipped": clips.skipped, "per_digit_acc": m["eval_per_class_acc"],
                 "loss": m["eval_loss"], "accuracy": m["eval_acc"]}

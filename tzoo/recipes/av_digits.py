@@ -255,8 +255,12 @@ class AvDigitsRecipe(RecipeBase):
     name = "av-digits"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("image", "audio", "text")
+    hub_task = "any-to-any"
     summary = "handwritten + spoken digits + a text question in one token set, answered in text (prefix or encdec fusion)"
     verbs = ("predict", "eval")
+    option_defaults = {"predict": {"image": None, "audio": None, "prompt": None, "resize": True}}
+    eval_keys = ("data.test_examples",)
 
     def task_parts(self, cfg: AvConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -268,12 +272,14 @@ class AvDigitsRecipe(RecipeBase):
     def task_head(self, cfg: AvConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         return av_head(cfg), {"codec": CODEC}
 
-    def predict(self, loaded: Loaded, cfg: AvConfig, inputs: list[str], image: Optional[str] = None,
-                audio: Optional[str] = None, prompt: Optional[str] = None) -> list[dict]:
-        """The generated answer to `prompt` about an image file and / or a WAV file (either may be left out)."""
+    def predict(self, loaded: Loaded, cfg: AvConfig, inputs: list[str], **options: Any) -> list[dict]:
+        """The generated answer to option `prompt` about an `image` file and / or an `audio` WAV file
+        (either may be left out); `resize` (True) as vit-cifar10's."""
         if inputs:
             raise TzooError("av-digits predicts from --image/--audio/--prompt, not positional files")
-        batch = question_batch(cfg, image, audio, prompt)
+        o = self.verb_options("predict", options)
+        image, audio, prompt = o["image"], o["audio"], o["prompt"]
+        batch = to_device(question_batch(cfg, image, audio, prompt, o["resize"]), loaded.device)
         ids = generate_answer(loaded.model, batch, BOS_ID, EOS_ID, MAX_ANSWER, loaded.task)
         return [{"input": {"image": image, "audio": audio, "prompt": prompt}, "answer": decode_answer(ids[0].tolist())}]
 
@@ -282,10 +288,7 @@ class AvDigitsRecipe(RecipeBase):
         scores N examples per question instead of the run's number."""
         from ..config import apply_overrides
 
-        extra = sorted(set(overrides) - {"data.test_examples"})
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --data.test_examples, not --{extra[0]}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, self.eval_overrides(overrides))
         sides = sides_of(cfg)
         data = av_data(cfg, sides)
         sums = data.test(loaded.model, loaded.task or TASK, 0, 1)
@@ -298,7 +301,8 @@ def sides_of(cfg: AvConfig) -> AvSides:
                       rate=cfg.mel.rate, max_seconds=d.max_seconds)
 
 
-def question_batch(cfg: AvConfig, image: Optional[str], audio: Optional[str], prompt: Optional[str]) -> dict:
+def question_batch(cfg: AvConfig, image: Optional[str], audio: Optional[str], prompt: Optional[str],
+                   resize: bool = True) -> dict:
     """One example from files and a prompt; a missing input is absent (masked), not zero-filled."""
     from ..modalities.wav import read_wav
     from .vit import read_image
@@ -307,13 +311,15 @@ def question_batch(cfg: AvConfig, image: Optional[str], audio: Optional[str], pr
         raise TzooError("give --image FILE and / or --audio FILE (and --prompt TEXT)")
     if not prompt or not prompt.strip():
         raise TzooError("--prompt: give a question, e.g. \"do they match?\"")
+    if len(prompt) > MAX_QUESTION:
+        raise TzooError(f"--prompt: {len(prompt)} characters; the model reads questions of up to {MAX_QUESTION}")
     unknown = sorted(set(prompt) - set(CODEC.chars))
     if unknown:
         raise TzooError(f"--prompt: characters {''.join(unknown)!r} are outside the vocabulary "
                         f"({''.join(c for c in CODEC.chars if c.isprintable())})")
     pixels = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     if image is not None:
-        rgb = read_image(Path(image), 28, "error")  # (3, 28, 28) uint8
+        rgb = read_image(Path(image), 28, resize)  # (3, 28, 28) uint8
         pixels = rgb.float().mean(dim=0, keepdim=True).round().to(torch.uint8)[None]
     wave = torch.zeros(1, 1)
     if audio is not None:

@@ -190,13 +190,20 @@ class Loaded:
     run: Optional[RunDir] = None
     task: Optional[str] = None  # the task verbs use; None = the model's only task
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model is: verbs put their batches there."""
+        return next(self.model.parameters()).device
+
 
 @runtime_checkable
 class Recipe(Protocol):
     """A named way to train something, and the verbs a trained run supports.
 
     `verbs` lists which of `sample`, `predict`, `eval` the recipe implements; the CLI and the
-    Python API (`tzoo.load`) call only those.
+    Python API (`tzoo.load`) call only those. Every recipe's verbs share these signatures:
+    `sample` and `predict` take keyword options (an option set to None keeps its default; an
+    unknown one is refused in one line), `evaluate` config overrides (`--section.key=value`).
     """
 
     name: str
@@ -206,8 +213,7 @@ class Recipe(Protocol):
 
     def default(self) -> Any: ...
 
-    def build(self, cfg: Any, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts: ...
+    def build(self, cfg: Any, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts: ...
 
     def load(self, cfg: Any, run: RunDir) -> Loaded: ...
 
@@ -233,6 +239,10 @@ class RecipeBase:
     verbs: tuple[str, ...] = ()
     obsolete: tuple[str, ...] = ()  # config keys of older run directories, ignored when loading them
     headline: tuple[str, bool] = ("val_loss", False)  # (metrics.json key, higher is better) that sums a run up
+    modalities: tuple[str, ...] = ()  # what the model reads ("text", "image", "audio", "control"): model-card tags
+    hub_task: str = "other"  # the Hugging Face task type its model card reports results under
+    option_defaults: dict[str, dict[str, Any]] = {}  # verb -> {option: default value} of its `sample` / `predict`
+    eval_keys: tuple[str, ...] = ()  # the overrides `evaluate` takes; a key ending in "." admits a whole section
 
     def __init__(self, presets: dict[str, Callable[[], Any]]) -> None:
         self.presets = presets
@@ -248,8 +258,7 @@ class RecipeBase:
         """The task's head and the artefacts its verbs need, from the files of a run."""
         raise NotImplementedError(f"recipe {self.name} defines neither task_head nor its own load")
 
-    def build(self, cfg: Any, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: Any, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         head, data = self.task_parts(cfg, run, is_main, barrier)
         return Parts(build_model(cfg.backbone, {self.task: head}), {self.task: data})
 
@@ -265,6 +274,25 @@ class RecipeBase:
 
     def evaluate(self, loaded: Loaded, cfg: Any, overrides: dict[str, str]) -> dict:
         raise self.unsupported("eval")
+
+    def verb_options(self, verb: str, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The options of `verb`: its defaults updated with those `given` (None keeps the default);
+        an option the verb does not take is a one-line error listing those it does."""
+        known = self.option_defaults.get(verb, {})
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            takes = ", ".join(known) or "none"
+            raise TzooError(f"{self.name} `{verb}` has no option {unknown[0]!r}; its options: {takes}")
+        return {**known, **{k: v for k, v in given.items() if v is not None}}
+
+    def eval_overrides(self, overrides: Mapping[str, str]) -> dict[str, str]:
+        """`overrides` after checking that `tzoo eval` of this recipe takes each (one-line error otherwise)."""
+        admitted = lambda key: any(key == k or (k.endswith(".") and key.startswith(k)) for k in self.eval_keys)  # noqa: E731
+        extra = sorted(k for k in overrides if not admitted(k))
+        if extra:
+            takes = ", ".join(f"--{k}*" if k.endswith(".") else f"--{k}" for k in self.eval_keys) or "no overrides"
+            raise TzooError(f"tzoo eval of {self.name} takes only {takes}, not --{extra[0]}")
+        return dict(overrides)
 
     def unsupported(self, verb: str) -> TzooError:
         has = ", ".join(self.verbs) or "none"

@@ -71,7 +71,11 @@ def load_class_names(run: RunDir) -> list[str]:
 
 
 def ranked(inputs: Sequence[str], logits: torch.Tensor, names: Sequence[str], k: int) -> list[dict]:
-    """One result per input: {"input": name, "top": [(class, probability), ...]}."""
+    """One result per input: {"input": name, "top": [(class, probability), ...]} (at most `k` classes)."""
+    from ..errors import TzooError
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise TzooError(f"--top-k={k!r}: give a whole number of classes, at least 1")
     return [{"input": str(i), "top": r} for i, r in zip(inputs, top_k(logits, names, k))]
 
 

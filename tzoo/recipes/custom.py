@@ -35,8 +35,7 @@ class GivenParts(RecipeBase):
         super().__init__({"given": CustomConfig})
         self.make = make
 
-    def build(self, cfg: CustomConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: CustomConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         return self.make()
 
 

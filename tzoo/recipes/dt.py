@@ -9,6 +9,7 @@ target returns.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Optional
 
@@ -62,7 +63,11 @@ class DTDataConfig:
 
 @dataclass
 class DTTaskConfig:
-    """kind: "dt" (return-conditioned, three tokens a step) or "bc" (behaviour cloning, state and action)."""
+    """What the model is trained to do.
+
+    Attributes:
+        kind: "dt" (return-conditioned, three tokens a step) or "bc" (behaviour cloning, state and action).
+    """
 
     kind: Literal["dt", "bc"] = "dt"
 
@@ -83,6 +88,8 @@ class DTEvalConfig:
             from starts of their own seed stream (never an evaluation episode's); their mean return
             (`val_return`) chooses the checkpoint. 0 = choose on the held-out action loss instead,
             which need not rank policies by return.
+        record: `tzoo eval` also records this many episodes (the first evaluation episodes, first
+            target) as videos in the run's videos/ folder (MP4 with moviepy, else GIF).
     """
 
     targets: tuple[float, ...] = ()
@@ -92,8 +99,11 @@ class DTEvalConfig:
     use_cache: bool = True
     max_steps: Optional[int] = None
     select_episodes: int = 25
+    record: int = 0
 
     def validate(self) -> None:
+        if self.record < 0:
+            raise ValueError(f"record: must be >= 0, got {self.record}")
         if self.episodes < 1 or self.num_envs < 1:
             raise ValueError(f"episodes: episodes and num_envs must be >= 1, got {self.episodes}, {self.num_envs}")
         if self.select_episodes < 0:
@@ -239,7 +249,7 @@ def dataset_stats(cfg: DTDataConfig, episodes: Any, env: Any) -> dict:
     return {"dataset": cfg.dataset, "state_mean": mean.tolist(), "state_std": std.tolist(), "return_scale": scale,
             "action": episodes.action_space.to_dict(), "max_timestep": int(max(limit or 0, episodes.lengths.max())),
             "ref_min_score": episodes.ref_min_score, "ref_max_score": episodes.ref_max_score,
-            "best_return": float(episodes.returns.max())}
+            "best_return": float(episodes.returns.max()), "worst_return": float(episodes.returns.min())}
 
 
 def split_episodes(episodes: Any, fraction: float, top_pct: float) -> tuple[Any, Any]:
@@ -370,7 +380,7 @@ def dt_data(cfg: DTConfig, train: Any, val: Any, stats: dict, make_env: Callable
         if summary.get("targets"):
             returns_vs_targets(summary["targets"], run / "returns.png", (stats["ref_min_score"], stats["ref_max_score"]),
                                f"{cfg.task.kind} on {d.dataset}")
-        if "val_return" in summary:  # a run of this task alone (a multi-task run prefixes its metrics)
+        if "val_return" in summary:
             key = "val_score" if "val_score" in summary else "val_return"
             metric_curve(run.read_log(), key, run / "val_returns.png", summary.get("chosen_step"),
                          f"{cfg.task.kind} on {d.dataset}: validation rollouts ({cfg.eval.select_episodes} episodes)")
@@ -414,8 +424,11 @@ class DecisionTransformerRecipe(RecipeBase):
     name = "dt"
     task = TASK
     headline = ("normalized_score", True)
+    modalities = ("control",)
+    hub_task = "reinforcement-learning"
     summary = "Decision Transformer / behaviour cloning on a Minari dataset, evaluated online"
     verbs = ("eval",)
+    eval_keys = ("eval.",)
 
     def task_parts(self, cfg: DTConfig, run: RunDir, is_main: bool,
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
@@ -435,8 +448,7 @@ class DecisionTransformerRecipe(RecipeBase):
             show_auto(cfg.data.dataset, auto)
         return dt_head(cfg, stats), dt_data(cfg, train, val, stats, env_maker(cfg.data.dataset, stats))
 
-    def build(self, cfg: DTConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Any:
+    def build(self, cfg: DTConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Any:
         """A single-task run first fills its loop and optimizer's auto values from the dataset's size
         (in place: the Trainer holds those sections and saves the config after this); they join the
         data's in the statistics file (a multitask run's loop and optimizer are the joint ones)."""
@@ -445,7 +457,7 @@ class DecisionTransformerRecipe(RecipeBase):
         total = int(open_dataset(cfg.data.dataset).storage.metadata["total_steps"])
         training = auto_training(cfg, total)
         fill(cfg, training)
-        parts = super().build(cfg, run, device, is_main, barrier)
+        parts = super().build(cfg, run, is_main, barrier)
         if is_main and training:
             stats = run.load_json(STATS, "dataset statistics")
             stats["auto"] = {**training, **stats.get("auto", {})}
@@ -462,16 +474,45 @@ class DecisionTransformerRecipe(RecipeBase):
         the achieved-vs-target PNG goes to the run directory as eval_returns.png."""
         from ..config import apply_overrides
 
-        extra = sorted(k for k in overrides if not k.startswith("eval."))
-        if extra:
-            raise TzooError(f"tzoo eval of {self.name} takes only --eval.* keys, not --{extra[0]}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, self.eval_overrides(overrides))
         stats = loaded.artefacts["stats"]
-        scores = online_scores(loaded.model, loaded.task, cfg, stats, env_maker(stats["dataset"], stats), cfg.eval)
+        make_env = env_maker(stats["dataset"], stats)
+        record = self.recorder(loaded, cfg, make_env, cfg.eval.record) if cfg.eval.record else None
+        if cfg.task.kind == "dt" and "eval.targets" in overrides:
+            from ..control.policy import target_range_note
+
+            for target in cfg.eval.targets:
+                target_range_note(target, stats)
+        scores = online_scores(loaded.model, loaded.task, cfg, stats, make_env, cfg.eval)
         if loaded.run is not None:
             returns_vs_targets(scores["targets"], loaded.run / "eval_returns.png",
                                (stats["ref_min_score"], stats["ref_max_score"]), f"{cfg.task.kind} on {stats['dataset']}")
+        if record is not None:
+            scores["videos"] = record()
+            print(f"tzoo: wrote {len(scores['videos']['files'])} episode video(s) to {scores['videos']['folder']}",
+                  file=sys.stderr)
         return {"dataset": stats["dataset"], **scores}
+
+    def policy(self, loaded: Loaded, cfg: DTConfig, target_return: Optional[float] = None, num_envs: int = 1,
+               use_cache: Optional[bool] = None) -> Any:
+        """A `TrajectoryPolicy` to call from the user's loop (see tzoo.recipes.dt_act.make_policy)."""
+        from .dt_act import make_policy
+
+        return make_policy(loaded, cfg, target_return, num_envs, use_cache)
+
+    def rollout(self, loaded: Loaded, cfg: DTConfig, env: Any, episodes: int, seed: int, **options: Any) -> dict:
+        """Episodes in a given environment (see tzoo.recipes.dt_act.rollout)."""
+        from .dt_act import rollout
+
+        return rollout(loaded, cfg, env, episodes, seed, **options)
+
+    def recorder(self, loaded: Loaded, cfg: DTConfig, make_env: Callable, episodes: int) -> Callable[[], dict]:
+        """Records the first evaluation episodes as videos in the run's videos/ folder (checked first)."""
+        from .dt_act import recorder
+
+        if loaded.run is None:
+            raise TzooError("--eval.record: needs a run directory to write the videos to")
+        return recorder(loaded, cfg, make_env, loaded.run / "videos", episodes)
 
 
 def _cpu() -> DTConfig:

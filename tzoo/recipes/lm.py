@@ -54,7 +54,14 @@ class TextDataConfig:
 
 @dataclass
 class SampleConfig:
-    """Text printed after training (and the defaults of `tzoo sample`)."""
+    """Text printed after training (and the defaults of `tzoo sample`).
+
+    Attributes:
+        prompt: the text generation starts from.
+        max_new_tokens: tokens generated.
+        temperature: softmax temperature (0 = always the most likely token).
+        top_k: sample among the k most likely tokens only (0 = all).
+    """
 
     prompt: str = "\n"
     max_new_tokens: int = 500
@@ -68,7 +75,11 @@ class SampleConfig:
 
 @dataclass
 class LMConfig:
-    """A language-model recipe: data, backbone, loop, optimizer, sampling."""
+    """A language-model recipe: data, backbone, loop, optimizer, sampling.
+
+    Attributes:
+        tie_embeddings: the output layer reuses the token embedding matrix (fewer parameters).
+    """
 
     data: TextDataConfig = field(default_factory=TextDataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -185,6 +196,10 @@ class LanguageModelRecipe(RecipeBase):
     task = TASK
     verbs = ("sample", "eval")
     headline = ("val_bpc", False)
+    modalities = ("text",)
+    hub_task = "text-generation"
+    option_defaults = {"sample": {"max_new_tokens": None, "temperature": None, "top_k": None, "seed": 0, "use_cache": True}}
+    eval_keys = ("data.path",)
 
     def __init__(self, name: str, summary: str, presets: dict[str, Callable[[], LMConfig]]) -> None:
         super().__init__(presets)
@@ -208,21 +223,16 @@ class LanguageModelRecipe(RecipeBase):
     def sample(self, loaded: Loaded, cfg: LMConfig, prompt: Optional[str] = None, **options: Any) -> str:
         """Text continuing `prompt`; options: max_new_tokens, temperature, top_k, seed, use_cache
         (unset ones come from the run's `sample` section)."""
-        s = cfg.sample
-        n, t, k = (options.get(key) if options.get(key) is not None else getattr(s, key)
-                   for key in ("max_new_tokens", "temperature", "top_k"))
+        s, o = cfg.sample, self.verb_options("sample", options)
+        n, t, k = (getattr(s, key) if o[key] is None else o[key] for key in ("max_new_tokens", "temperature", "top_k"))
         if n < 0 or t < 0 or k < 0:
             raise TzooError("--max-new-tokens, --temperature and --top-k must be >= 0")
         return sample_text(loaded.model, loaded.task, loaded.artefacts["codec"], cfg.data.block_size,
-                           s.prompt if prompt is None else prompt, n, t, k, options.get("seed") or 0,
-                           options.get("use_cache", True))
+                           s.prompt if prompt is None else prompt, n, t, k, o["seed"], o["use_cache"])
 
     def evaluate(self, loaded: Loaded, cfg: LMConfig, overrides: dict[str, str]) -> dict:
         """Score the validation split, or with --data.path the whole of another text file, window by window."""
-        extra = sorted(set(overrides) - {"data.path"})
-        if extra:
-            raise TzooError(f"tzoo eval of a language model takes only --data.path, not --{extra[0]}")
-        path = overrides.get("data.path")
+        path = self.eval_overrides(overrides).get("data.path")
         codec = loaded.artefacts["codec"]
         if path is None:
             corpus = load_corpus(cfg.data, loaded.run)
@@ -235,7 +245,7 @@ class LanguageModelRecipe(RecipeBase):
             chars, where = len(text) - len(codec.decode(ids[:1].tolist())), path
         with torch.no_grad():
             total, count = score(loaded.model, consecutive_windows(ids, cfg.data.block_size, cfg.loop.batch_size),
-                                 torch.device("cpu"), loaded.task)
+                                 loaded.device, loaded.task)
         loss = float(total / count)
         out = {"data": str(where), "loss": loss, "bits_per_char": float(total) / math.log(2) / chars,
                "tokens_scored": int(count), "chars_scored": chars}
@@ -250,8 +260,9 @@ def sample_text(model: TzooModel, task: Optional[str], codec: Codec, block_size:
     ids = codec.encode(prompt)
     if not ids:
         raise TzooError("--prompt encodes to no tokens; give at least one character")
-    g = torch.Generator().manual_seed(seed)
-    out = generate(model, torch.tensor([ids]), max_new_tokens, block_size, temperature, top_k, use_cache, g, task)
+    device = next(model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed)
+    out = generate(model, torch.tensor([ids], device=device), max_new_tokens, block_size, temperature, top_k, use_cache, g, task)
     return codec.decode(out[0].tolist())
 
 

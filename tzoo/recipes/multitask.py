@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..tasks import TzooModel
@@ -96,7 +94,7 @@ class MultitaskConfig:
 
     def validate(self) -> None:
         for name in MEMBERS:
-            joint_key = ruled_key(getattr(self, section(name)), MEMBERS[name].default())
+            joint_key = ruled_key(getattr(self, section(name)), get_recipe(name).default())
             if joint_key is not None:
                 raise ValueError(f"{section(name)}.{joint_key}: the joint --{joint_key} rules every task of a "
                                  f"multitask run; set --{joint_key} instead")
@@ -123,16 +121,32 @@ def task_run(run: RunDir, task: str) -> RunDir:
     return RunDir(run.path / TASKS_DIR / task)
 
 
+class TaskRun(RunDir):
+    """A task's folder of a joint run, whose `read_log` is the joint log as a run of that task alone
+    would have it: the task's metrics without their `TASK/` prefix, the shared keys (step, lr, ...)
+    kept, the other tasks' metrics left out. For reading (the task's `finish`), not for logging."""
+
+    def __init__(self, path, joint: RunDir, task: str) -> None:
+        super().__init__(path)
+        self.joint, self.prefix = joint, f"{task}/"
+
+    def read_log(self) -> list[dict]:
+        p = self.prefix
+        return [{(k[len(p):] if k.startswith(p) else k): v for k, v in r.items() if k.startswith(p) or "/" not in k}
+                for r in self.joint.read_log()]
+
+
 def _scoped(task: str, data: TaskData, run: RunDir) -> TaskData:
-    """`data` whose `finish` writes into the task's folder and sees (and adds to) its own metrics."""
+    """`data` whose `finish` writes into the task's folder and sees (and adds to) its own metrics and
+    log records."""
     inner = data.finish
     if inner is None:
         return data
 
-    def finish(model: TzooModel, name: str, _: RunDir, summary: dict) -> None:
+    def finish(model: TzooModel, name: str, joint: RunDir, summary: dict) -> None:
         prefix = f"{task}/"
         own = {k[len(prefix):]: v for k, v in summary.items() if k.startswith(prefix)}
-        inner(model, name, run, own)
+        inner(model, name, TaskRun(run.path, joint, task), own)
         summary.update({prefix + k: v for k, v in own.items()})
     return replace(data, finish=finish)
 
@@ -152,13 +166,13 @@ class MultitaskRecipe(RecipeBase):
     name = "multitask"
     summary = "one backbone trained jointly on char-lm, vit-cifar10, audio-fsdd, dt and av-digits (--tasks.names)"
     verbs = ("sample", "predict", "eval")
+    hub_task = "any-to-any"  # its modalities are its tasks' (the model card asks each)
     unused_parameters = True  # a step trains one task: the other heads get no gradient
     # a section's keys that the joint run rules: older runs may hold any value there, loading drops them
     obsolete = tuple(f"{section(n)}.{key}" for n in MEMBERS for key in
                      ("backbone", "optim", *(f"loop.{f.name}" for f in fields(LoopConfig) if f.name not in TASK_LOOP)))
 
-    def build(self, cfg: MultitaskConfig, run: RunDir, device: torch.device, is_main: bool,
-              barrier: Callable[[], None]) -> Parts:
+    def build(self, cfg: MultitaskConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Parts:
         heads, tasks = {}, {}
         for name in cfg.tasks.names:
             sub = task_run(run, name)

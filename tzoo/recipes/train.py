@@ -24,6 +24,7 @@ from ..errors import TzooError, is_out_of_memory
 from ..modalities.streams import Stream, step_seed
 from .base import Parts, Recipe
 from .batches import batch_stream
+from .card import write_card
 from .checkpoint import load_checkpoint, publish_weights, save_checkpoint
 from .optim import lr_at, make_ema, make_optimizer, set_lr
 from .plots import loss_curves
@@ -112,8 +113,7 @@ class Trainer:
         self.saved = False
         torch.manual_seed(self.loop.seed)
         try:
-            self.parts: Parts = self.recipe.build(self.cfg, self.run, self.acc.device, self.main,
-                                                  self.acc.wait_for_everyone)
+            self.parts: Parts = self.recipe.build(self.cfg, self.run, self.main, self.acc.wait_for_everyone)
         except BaseException:
             if self.fresh and self.main:  # bad input: leave nothing half-written behind
                 self._discard()
@@ -387,6 +387,7 @@ class Trainer:
             if self.parts.finish is not None:
                 self.parts.finish(self.scored.eval(), self.run, summary)
             self.run.save_metrics(summary)
+            write_card(self.run)  # README.md: the Hugging Face model card, from the files just written
         self.acc.wait_for_everyone()
         return summary if self.main else None
 

@@ -1,6 +1,7 @@
 """Recipe `vit-cifar10`: a Vision Transformer through the shared backbone on CIFAR-10."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
@@ -171,9 +172,13 @@ class VitRecipe(RecipeBase):
     name = "vit-cifar10"
     task = TASK
     headline = ("test_acc", True)
+    modalities = ("image",)
+    hub_task = "image-classification"
     summary = "Vision Transformer on CIFAR-10 (patches + CLS token through the shared backbone)"
     verbs = ("predict", "eval")
     obsolete = ("eval_images",)
+    option_defaults = {"predict": {"top_k": 5, "resize": True}}
+    eval_keys = ("data.dir",)
 
     def _splits(self, cfg: VitConfig, is_main: bool, barrier: Callable[[], None]) -> tuple[ImageSplit, ImageSplit]:
         d = cfg.data
@@ -199,43 +204,44 @@ class VitRecipe(RecipeBase):
         names = load_class_names(run)
         return vit_head(cfg, len(names)), {"class_names": names}
 
-    def predict(self, loaded: Loaded, cfg: VitConfig, inputs: list[str], k: int = 5) -> list[dict]:
-        """The k most probable classes of each image file."""
-        size, policy = cfg.data.image_size, cfg.data.on_wrong_size
-        images = torch.stack([read_image(Path(p), size, policy) for p in inputs])
+    def predict(self, loaded: Loaded, cfg: VitConfig, inputs: list[str], **options: Any) -> list[dict]:
+        """The `top_k` most probable classes of each image file; options: top_k (5), resize (True:
+        an image of another size is resized to the model's, with a note on stderr; False: refused)."""
+        o = self.verb_options("predict", options)
+        images = torch.stack([read_image(Path(p), cfg.data.image_size, o["resize"]) for p in inputs])
         with torch.no_grad():
-            logits = loaded.model({"image": images}, task=loaded.task).outputs["logits"]
-        return ranked(inputs, logits, loaded.artefacts["class_names"], k)
+            logits = loaded.model({"image": images.to(loaded.device)}, task=loaded.task).outputs["logits"]
+        return ranked(inputs, logits, loaded.artefacts["class_names"], o["top_k"])
 
     def evaluate(self, loaded: Loaded, cfg: VitConfig, overrides: dict[str, str]) -> dict:
         """Accuracy on the whole test split (of --data.dir=FOLDER if given)."""
-        extra = sorted(set(overrides) - {"data.dir"})
-        if extra:
-            raise TzooError(f"tzoo eval of an image classifier takes only --data.dir, not --{extra[0]}")
         names, d = loaded.artefacts["class_names"], cfg.data
-        folder = overrides.get("data.dir", d.dir)
+        folder = self.eval_overrides(overrides).get("data.dir", d.dir)
         test = load_images(folder, d.hub_id, "test", d.image_size, d.on_wrong_size)
         if test.class_names != names:
             raise TzooError(f"{folder or d.hub_id}: its classes {test.class_names[:4]}... differ from the run's "
                             f"{names[:4]}...; evaluate on data with the classes the model was trained on")
-        sums = classify(loaded.model, eval_batches(test.images, test.labels, 256), len(names), torch.device("cpu"),
+        sums = classify(loaded.model, eval_batches(test.images, test.labels, 256), len(names), loaded.device,
                         loaded.task)
         figures = classification_metrics(sums, names)
         figures.pop("test_confusion")
         return figures
 
 
-def read_image(path: Path, size: int, on_wrong_size: str) -> Tensor:
-    """An image file as (3, size, size) uint8, or a one-line error naming the file."""
+def read_image(path: Path, size: int, resize: bool = True) -> Tensor:
+    """An image file as (3, size, size) uint8, or a one-line error naming the file. An image of another
+    size is resized (bilinear, to a square) with a one-line note on stderr, or refused if not `resize`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
             if im.size != (size, size):
-                if on_wrong_size == "error":
-                    raise TzooError(f"{path}: image is {im.size[0]}x{im.size[1]}, the model expects "
-                                    f"{size}x{size}; resize it first")
+                was = f"{im.size[0]}x{im.size[1]}"
+                if not resize:
+                    raise TzooError(f"{path}: image is {was}, the model expects {size}x{size}; resize it, "
+                                    "or leave out --no-resize (resize=False) to let predict resize it")
+                print(f"tzoo: {path}: {was} image resized to the model's {size}x{size}", file=sys.stderr)
                 im = im.resize((size, size), Image.BILINEAR)
             import numpy as np
 
