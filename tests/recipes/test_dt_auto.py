@@ -54,10 +54,12 @@ def test_context_scale_and_target_follow_the_episodes():
 def test_bad_auto_values_are_refused():
     from tzoo.errors import TzooError
 
-    for key, bad in (("data.context", "-1"), ("loop.max_steps", "-5"), ("optim.ema_decay", "1.5"),
-                     ("optim.warmup_steps", "-1")):
+    for key, bad in (("data.context", "-1"), ("loop.max_steps", "-5"), ("loop.eval_every", "-2"),
+                     ("optim.ema_decay", "1.5"), ("optim.warmup_steps", "-1")):
         with pytest.raises(TzooError, match=key.split(".")[1]):
             cfg(**{key: bad})
+    back = cfg(**{"optim.ema_decay": "0.9", "data.context": "3"})
+    assert cfg(**{"optim.ema_decay": "none", "data.context": "0"}) == cfg() != back  # none / 0: auto again
 
 
 def test_resolved_values_are_recorded_in_the_run(minari_root, tmp_path, monkeypatch):  # noqa: F811

@@ -119,8 +119,9 @@ class DTLoopConfig(LoopConfig):
     eval_every: int = 0
 
     def validate(self) -> None:
-        if self.max_steps < 0 or self.eval_every < 0:
-            raise ValueError("max_steps: max_steps and eval_every must be >= 1 (0 = auto)")
+        for name in ("max_steps", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 1 (0 = auto), got {getattr(self, name)}")
         LoopConfig.validate(replace(self, max_steps=self.max_steps or 1, eval_every=self.eval_every or 1))
 
 
