@@ -124,7 +124,7 @@ def test_mixtures_are_deterministic():
     assert set(episode_policies("Pendulum-v1", "medium", 4)) == {"left_bias"}
     mixed = episode_policies("Pendulum-v1", "mixed", 21)
     assert mixed == episode_policies("Pendulum-v1", "mixed", 21)
-    assert all(mixed.count(n) == 3 for n in POLICIES["Pendulum-v1"])
+    assert all(mixed.count(n) == 3 for n in ["expert", *FLAWS, "random"]) and len(mixed) == 21
 
 
 def test_pendulum_box_actions(minari_root):
@@ -145,3 +145,40 @@ def test_cli(minari_root, capsys):
         cmd_collect(["--help"])
     text = capsys.readouterr().out
     assert all(s in text for s in ["LunarLanderContinuous-v3", "overcorrect", "mixed", "--overwrite"])
+
+
+@pytest.mark.parametrize("env_id, obs_dim, discrete, margin", [
+    ("Acrobot-v1", 6, True, 300.0),  # expert about -80, random -500
+    ("MountainCarContinuous-v0", 2, False, 100.0),  # expert about 98 (reaches the flag), random -33
+    ("LunarLander-v3", 8, True, 250.0),  # gymnasium's heuristic, discrete actions
+])
+def test_new_behaviour_tables_collect_valid_datasets(minari_root, env_id, obs_dim, discrete, margin):
+    dataset_id = f"tzoo/{env_id.split('-')[0].lower()}/mixed-v0"
+    collect(env_id, dataset_id, policy="mixed", episodes=7, seed=0, ref_episodes=2, progress=False)
+    eps = load_episodes(dataset_id)
+    assert len(eps) == 7 and eps.obs_dim == obs_dim and eps.action_space.discrete is discrete
+    assert eps.ref_max_score > eps.ref_min_score + margin  # the expert is far better than random
+    assert eps.returns[0] > eps.returns[-1]  # expert first, random last
+    for a in eps.actions:
+        if discrete:
+            assert a.dtype == np.int64 and a.min() >= 0 and a.max() < eps.action_space.n
+        else:
+            assert a.dtype == np.float32 and np.all(np.abs(a) <= 1.0)
+
+
+def test_lucky_and_sparse_mixtures():
+    lucky = episode_policies("CartPole-v1", "lucky", 20)
+    assert [lucky.count(n) for n in ("expert", "noisy", "random")] == [2, 8, 10] and len(lucky) == 20
+    sparse = episode_policies("Acrobot-v1", "sparse", 40)
+    assert sparse.count("expert") == 2 and sparse.count("random") == 8
+    assert all(sparse.count(f) == 6 for f in FLAWS)
+
+
+def test_noisy_takes_the_other_action_at_its_rate():
+    from tzoo.control.flaws import Noisy
+
+    policy = Noisy(lambda obs: 1, lambda obs: 0, np.random.default_rng(0), eps=0.3)
+    taken = [policy(np.zeros(2)) for _ in range(2000)]
+    assert 0.25 < taken.count(0) / len(taken) < 0.35
+    assert set(Noisy(lambda obs: 1, lambda obs: 0, np.random.default_rng(0), eps=0.0)(np.zeros(2))
+               for _ in range(50)) == {1}

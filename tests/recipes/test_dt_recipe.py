@@ -155,8 +155,8 @@ def test_bc_on_a_continuous_dataset_ignores_the_target(minari_root, tmp_path):
     eps = load_episodes(PENDULUM)
     assert stats["action"]["discrete"] is False and stats["action"]["low"] == [-2.0]
     assert stats["action"]["high"] == [2.0] and len(stats["state_mean"]) == 3
-    (row,) = metrics["targets"]  # no --eval.targets: the dataset's ref_max_score
-    assert row["target"] == eps.ref_max_score and row["length_mean"] == 50  # Pendulum never ends early
+    (row,) = metrics["targets"]  # no --eval.targets: auto, the mean of the best 10% (of 4: the best one)
+    assert row["target"] == round(float(eps.returns.max()), 4) and row["length_mean"] == 50  # Pendulum never ends early
     assert math.isfinite(metrics["val_loss"]) and math.isfinite(metrics["normalized_score"])
     assert (run / "returns.png").read_bytes().startswith(PNG)
     # behaviour cloning never sees returns: two very different targets give the same episodes
@@ -291,6 +291,7 @@ def test_hopper_round_trip_through_the_recipe(minari_root, tmp_path):
     import minari
 
     from tzoo.control.envs import make_env
+    from tzoo.control.episodes import load_episodes
 
     env = minari.DataCollector(make_env("Hopper-v5", max_episode_steps=40))
     rng = np.random.default_rng(0)
@@ -312,7 +313,8 @@ def test_hopper_round_trip_through_the_recipe(minari_root, tmp_path):
     stats = json.loads((run / "state_stats.json").read_text())
     assert len(stats["state_mean"]) == 11 and stats["max_timestep"] == 40
     assert stats["action"] == {"discrete": False, "dim": 3, "low": [-1.0] * 3, "high": [1.0] * 3}
-    (row,) = metrics["targets"]  # no --eval.targets: the dataset's ref_max_score
-    assert row["target"] == 3234.0 and row["episodes"] == 1 and 1 <= row["length_mean"] <= 10
+    (row,) = metrics["targets"]  # no --eval.targets: auto, the mean of the best 10% (of 3: the best one)
+    best = round(float(load_episodes(HOPPER).returns.max()), 4)
+    assert row["target"] == best < 3234.0 and row["episodes"] == 1 and 1 <= row["length_mean"] <= 10
     assert math.isfinite(metrics["val_loss"])
     assert metrics["normalized_score"] == pytest.approx(100 * (row["return_mean"] + 20.0) / 3254.0)

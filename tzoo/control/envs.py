@@ -12,7 +12,8 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "LunarLanderContinuous-v3": ("LunarLander-v3", {"continuous": True}),
 }
 # the environments `tzoo collect` has behaviour policies for
-COLLECT_IDS = ("CartPole-v1", "LunarLanderContinuous-v3", "Pendulum-v1")
+COLLECT_IDS = ("CartPole-v1", "LunarLanderContinuous-v3", "LunarLander-v3", "Pendulum-v1", "Acrobot-v1",
+               "MountainCarContinuous-v0")
 EXTRAS = {"box2d": "Box2D", "mujoco": "mujoco"}
 
 

@@ -28,14 +28,42 @@ class CartPoleRule:
 
 @dataclass
 class LunarHeuristic:
-    """gymnasium's own LunarLander heuristic (continuous actions), float32 in [-1, 1]."""
+    """gymnasium's own LunarLander heuristic: float32 in [-1, 1] (continuous), an int (discrete)."""
 
     env: gym.Env
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def __call__(self, obs: np.ndarray) -> np.ndarray | int:
         from gymnasium.envs.box2d.lunar_lander import heuristic
 
-        return np.asarray(heuristic(self.env, obs), dtype=np.float32)
+        action = heuristic(self.env, obs)
+        if isinstance(self.env.action_space, gym.spaces.Discrete):
+            return int(action)
+        return np.asarray(action, dtype=np.float32)
+
+
+@dataclass
+class AcrobotPump:
+    """Energy pumping: torque on the elbow against the first link's angular velocity (actions 0, 1, 2
+    = torque -1, 0, +1); `one_sided` pumps only while the first link swings one way (idle otherwise)."""
+
+    one_sided: bool = False
+
+    def __call__(self, obs: np.ndarray) -> int:
+        if float(obs[4]) > 0:
+            return 0
+        return 1 if self.one_sided else 2
+
+
+@dataclass
+class MountainCarFollow:
+    """Push the way the car is moving (velocity following builds up the swing), clipped to [-1, 1]."""
+
+    gain: float = 0.3
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        speed = float(obs[1])
+        push = self.gain * (1.0 if speed >= 0.0 else -1.0)
+        return np.array([np.clip(push, -1.0, 1.0)], dtype=np.float32)
 
 
 @dataclass

@@ -86,3 +86,15 @@ class Uniform:
             return int(self.space.start + self.rng.integers(self.space.n))
         low, high = self.space.low, self.space.high
         return self.rng.uniform(low, high).astype(self.space.dtype)
+
+
+class Noisy:
+    """Follows `base`, but takes `other`'s action (e.g. a random one) with probability `eps` each step:
+    a weak policy that now and then reaches a good return by luck."""
+
+    def __init__(self, base: Policy, other: Policy, rng: np.random.Generator, eps: float) -> None:
+        self.base, self.other, self.rng, self.eps = base, other, rng, eps
+
+    def __call__(self, obs: np.ndarray) -> Any:
+        other = self.other(obs)  # drawn every step, so the random stream does not depend on the coin
+        return other if self.rng.random() < self.eps else self.base(obs)

@@ -39,22 +39,22 @@ class DTDataConfig:
     Attributes:
         dataset: a local Minari dataset id (`tzoo collect` makes them; `minari download` fetches D4RL's).
         top_pct: train on the best this fraction of episodes by return (%BC); 1 = all.
-        context: K, the steps the model sees at once.
-        return_scale: returns-to-go are divided by this; 0 = the largest absolute episode return.
+        context: K, the steps the model sees at once; 0 = auto (`auto_data`: 1 for flat state vectors).
+        return_scale: returns-to-go are divided by this; 0 = auto (the largest absolute episode return).
         val_fraction: episodes held out (seeded) for the validation action loss.
     """
 
     dataset: str = "tzoo/cartpole/mixed-v0"
     top_pct: float = 1.0
-    context: int = 20
+    context: int = 0
     return_scale: float = 0.0
     val_fraction: float = 0.05
 
     def validate(self) -> None:
         if not 0.0 < self.top_pct <= 1.0:
             raise ValueError(f"top_pct: must be in (0, 1], got {self.top_pct}")
-        if self.context < 1:
-            raise ValueError(f"context: must be >= 1, got {self.context}")
+        if self.context < 0:
+            raise ValueError(f"context: must be >= 1 (0 = auto), got {self.context}")
         if self.return_scale < 0:
             raise ValueError(f"return_scale: must be >= 0, got {self.return_scale}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -77,7 +77,8 @@ class DTEvalConfig:
     """Online evaluation (at the end of training and by `tzoo eval`).
 
     Attributes:
-        targets: target returns to condition on; empty = the dataset's ref_max_score (else its best return).
+        targets: target returns to condition on; empty = auto (`auto_data`: the mean return of the
+            dataset's best 10% of episodes).
         episodes: episodes per target.
         num_envs: episodes run at once (one batched forward per step).
         seed: episode i starts from environment seed (seed, i): every method meets the same starts.
@@ -110,13 +111,117 @@ class DTEvalConfig:
 
 
 @dataclass
+class DTLoopConfig(LoopConfig):
+    """The training loop; max_steps 0 = auto and eval_every 0 = auto (`auto_training`: from the
+    dataset's size; save_every then follows eval_every)."""
+
+    max_steps: int = 0
+    eval_every: int = 0
+
+    def validate(self) -> None:
+        for name in ("max_steps", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 1 (0 = auto), got {getattr(self, name)}")
+        LoopConfig.validate(replace(self, max_steps=self.max_steps or 1, eval_every=self.eval_every or 1))
+
+
+@dataclass
+class DTOptimConfig(OptimConfig):
+    """The optimizer; warmup_steps None = auto and ema_decay None = auto (`auto_training`: both from
+    the number of updates)."""
+
+    warmup_steps: Optional[int] = None
+    ema_decay: Optional[float] = None
+
+    def validate(self) -> None:
+        OptimConfig.validate(replace(self, warmup_steps=self.warmup_steps or 0, ema_decay=self.ema_decay or 0.0))
+
+
+@dataclass
 class DTConfig:
     data: DTDataConfig = field(default_factory=DTDataConfig)
     task: DTTaskConfig = field(default_factory=DTTaskConfig)
     eval: DTEvalConfig = field(default_factory=DTEvalConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    loop: DTLoopConfig = field(default_factory=DTLoopConfig)
+    optim: DTOptimConfig = field(default_factory=DTOptimConfig)
+
+
+# -- defaults from the data ----------------------------------------------------------------------
+# One rule fills every auto value of a run from its dataset (before any %BC cut, so every method on a
+# dataset gets the same budget). The constants were chosen on the tuning datasets only
+# (benchmarks/dt.py TUNING; the record is docs/dt-generalise.md).
+PASSES = 8.0  # updates = PASSES * (steps in the dataset) / batch_size: passes over the data's windows ...
+UPDATES = (2000, 30000)  # ... clipped to this range
+EVALS = 10  # validation evaluations (and checkpoints) per run
+WARMUP = 0.02  # warmup: this fraction of the updates
+EMA_SPAN = 0.04  # the weight average spans about this fraction of the updates: decay = 1 - 1 / (EMA_SPAN * updates)
+FLAT_CONTEXT, DEEP_CONTEXT = 1, 20  # K: flat state vectors (states: history costs K times and invites copycats), else
+TARGET_TOP = 0.1  # the target return: the mean return of the dataset's best this fraction of episodes
+
+
+def auto_training(cfg: DTConfig, total_steps: int) -> dict[str, Any]:
+    """The loop and optimizer values `cfg` leaves to auto, from the dataset's size in steps:
+    {"loop.max_steps", "loop.eval_every", "loop.save_every", "optim.warmup_steps", "optim.ema_decay"}
+    (only those that are auto)."""
+    out: dict[str, Any] = {}
+    updates = cfg.loop.max_steps
+    if not updates:
+        updates = int(np.clip(round(PASSES * total_steps / cfg.loop.batch_size / 100) * 100, *UPDATES))
+        out["loop.max_steps"] = updates
+    if not cfg.loop.eval_every:
+        every = max(100, round(updates / EVALS / 100) * 100)
+        out.update({"loop.eval_every": every, "loop.save_every": every})
+    if cfg.optim.warmup_steps is None:
+        out["optim.warmup_steps"] = int(round(WARMUP * updates))
+    if cfg.optim.ema_decay is None:
+        out["optim.ema_decay"] = round(1.0 - 1.0 / max(EMA_SPAN * updates, 10.0), 6)
+    return out
+
+
+def auto_data(cfg: DTConfig, returns: np.ndarray, obs_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The data and evaluation values `cfg` leaves to auto, from the episodes' returns and the
+    observation shape: {"data.context", "data.return_scale", "eval.targets"} (only those that are auto)."""
+    out: dict[str, Any] = {}
+    if not cfg.data.context:
+        out["data.context"] = FLAT_CONTEXT if len(obs_shape) <= 1 else DEEP_CONTEXT
+    if not cfg.data.return_scale:
+        out["data.return_scale"] = float(np.abs(returns).max()) or 1.0
+    if not cfg.eval.targets:
+        best = np.sort(returns)[::-1][:max(1, int(round(TARGET_TOP * len(returns))))]
+        out["eval.targets"] = (round(float(best.mean()), 4),)
+    return out
+
+
+def show_auto(dataset: str, values: dict[str, Any]) -> None:
+    """Log the auto values a run resolved, as the overrides that would set them."""
+    if values:
+        shown = ", ".join(f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in values.items())
+        print(f"dt: auto from {dataset}: {shown}", flush=True)
+
+
+def fill(cfg: Any, values: dict[str, Any]) -> None:
+    """Set dotted keys of `cfg` in place (the Trainer holds its loop and optim sections)."""
+    for key, value in values.items():
+        *path, name = key.split(".")
+        section = cfg
+        for part in path:
+            section = getattr(section, part)
+        setattr(section, name, value)
+
+
+def resolved_config(cfg: DTConfig) -> tuple[DTConfig, dict[str, Any]]:
+    """A copy of `cfg` with every auto value filled from its dataset, and {key: value} of those filled."""
+    from ..config import apply_overrides
+    from ..control.episodes import load_episodes, open_dataset
+
+    dataset = open_dataset(cfg.data.dataset)
+    episodes = load_episodes(dataset)
+    values = {**auto_training(cfg, int(episodes.lengths.sum())),
+              **auto_data(cfg, episodes.returns, tuple(dataset.observation_space.shape or ()))}
+    out = apply_overrides(cfg, {})
+    fill(out, values)
+    return out, values
 
 
 def dt_head(cfg: DTConfig, stats: dict) -> TaskHead:
@@ -141,7 +246,7 @@ def dataset_stats(cfg: DTDataConfig, episodes: Any, env: Any) -> dict:
 
     mean, std = state_stats(episodes)
     limit = getattr(env.spec, "max_episode_steps", None) if env.spec is not None else None
-    scale = cfg.return_scale or float(np.abs(episodes.returns).max()) or 1.0
+    scale = cfg.return_scale or float(np.abs(episodes.returns).max()) or 1.0  # auto_data's rule
     return {"dataset": cfg.dataset, "state_mean": mean.tolist(), "state_std": std.tolist(), "return_scale": scale,
             "action": episodes.action_space.to_dict(), "max_timestep": int(max(limit or 0, episodes.lengths.max())),
             "ref_min_score": episodes.ref_min_score, "ref_max_score": episodes.ref_max_score,
@@ -332,13 +437,34 @@ class DecisionTransformerRecipe(RecipeBase):
 
         dataset = open_dataset(cfg.data.dataset)
         episodes = load_episodes(dataset)
+        auto = auto_data(cfg, episodes.returns, tuple(dataset.observation_space.shape or ()))
+        fill(cfg, auto)  # a multitask run resolves its dt section's data here (its loop is the joint one)
         env = recover_env(dataset, eval_env=True)
         stats = dataset_stats(cfg.data, episodes, env)
         env.close()
+        stats["auto"] = auto
         train, val = split_episodes(episodes, cfg.data.val_fraction, cfg.data.top_pct)
         if is_main:
             run.save_json(STATS, stats)
+            show_auto(cfg.data.dataset, auto)
         return dt_head(cfg, stats), dt_data(cfg, train, val, stats, env_maker(cfg.data.dataset, stats))
+
+    def build(self, cfg: DTConfig, run: RunDir, is_main: bool, barrier: Callable[[], None]) -> Any:
+        """A single-task run first fills its loop and optimizer's auto values from the dataset's size
+        (in place: the Trainer holds those sections and saves the config after this); they join the
+        data's in the statistics file (a multitask run's loop and optimizer are the joint ones)."""
+        from ..control.episodes import open_dataset
+
+        total = int(open_dataset(cfg.data.dataset).storage.metadata["total_steps"])
+        training = auto_training(cfg, total)
+        fill(cfg, training)
+        parts = super().build(cfg, run, is_main, barrier)
+        if is_main and training:
+            stats = run.load_json(STATS, "dataset statistics")
+            stats["auto"] = {**training, **stats.get("auto", {})}
+            run.save_json(STATS, stats)
+            show_auto(cfg.data.dataset, training)
+        return parts
 
     def task_head(self, cfg: DTConfig, run: RunDir) -> tuple[TaskHead, dict[str, Any]]:
         stats = run.load_json(STATS, "dataset statistics")
@@ -391,13 +517,13 @@ class DecisionTransformerRecipe(RecipeBase):
 
 
 def _cpu() -> DTConfig:
-    """The Decision Transformer paper's shape (3 blocks of 128, one head, K = 20, dropout 0.1); 9,000
-    updates (about 20 minutes of a 2-core CPU): LunarLander's validation loss still falls at 7,500."""
+    """The Decision Transformer paper's width (3 blocks of 128, one head, dropout 0.1); context,
+    return scale, updates, evaluation interval, warmup, weight average and target return are auto:
+    derived from the dataset by `auto_training` and `auto_data` (docs/dt-generalise.md)."""
     return DTConfig(
         backbone=BackboneConfig(dim=128, depth=3, heads=1, mlp_ratio=4.0, dropout=0.1, bias=True),
-        loop=LoopConfig(batch_size=64, max_steps=9000, eval_every=500, eval_batches=10, save_every=500,
-                        log_every=100),
-        optim=OptimConfig(lr=6e-4, min_lr=6e-5, warmup_steps=200, weight_decay=1e-4, grad_clip=0.25),
+        loop=DTLoopConfig(batch_size=64, eval_batches=10, log_every=100),
+        optim=DTOptimConfig(lr=6e-4, min_lr=6e-5, weight_decay=1e-4, grad_clip=0.25),
     )
 
 
