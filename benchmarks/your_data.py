@@ -15,7 +15,7 @@ Derived datasets (never committed; runs/ is git-ignored):
   cifar10-png/{train,test}/<class>/<NNNN>.png  the CIFAR-10 parquet's decoded pixels as lossless PNGs
   cifar10-hub/plain_text/{train,test}-00000-of-00001.parquet   the parquet files in the Hub's layout
 Arguments after `--` are overrides applied to every run of the command (both sides alike). Runs go to
-runs/your-data/<command>/<name>; a finished run with the same config is reused. The last line is JSON.
+runs/your-data/<command>/<name>; a finished run with the same overrides is reused. The last line is JSON.
 """
 from __future__ import annotations
 
@@ -199,7 +199,8 @@ def cnn_recipe(kind: str):
 
 def fit(recipe: Any, args: list[str], out: Path) -> dict:
     """Train `recipe` (first preset + `args`) into `out` in this process; metrics.json plus wall_s and
-    max_rss_mb (this process's peak so far). A finished run of the same config is reused."""
+    max_rss_mb (this process's peak so far, not the run's own: see `memory`). A finished run with the same
+    arguments is reused."""
     from accelerate.state import AcceleratorState, GradientState
 
     from tzoo.config import apply_overrides, parse_override_args
