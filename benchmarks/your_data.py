@@ -3,6 +3,7 @@ the layouts a user would bring, each beside a small CNN trained the same way.
 
     python benchmarks/your_data.py build                 # write the derived datasets under runs/your-data/data
     python benchmarks/your_data.py mnist   -- --loop.max_steps=300   # image-classify vs CNN on MNIST PNGs
+    python benchmarks/your_data.py mnist --tag mnist-noflip -- --loop.max_steps=300 --augment.flip=false
     python benchmarks/your_data.py speakers -- --loop.max_steps=300  # audio-classify vs CNN, FSDD by speaker
     python benchmarks/your_data.py sources -- --loop.max_steps=200   # CIFAR-10: parquet / PNG folder / Hub layout / vit-cifar10
     python benchmarks/your_data.py memory  -- --loop.max_steps=50    # max RSS: cache that fits vs --data.cache_gb tiny
@@ -283,14 +284,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=("build", "mnist", "speakers", "sources", "memory"))
+    p.add_argument("--tag", default="", help="folder under runs/your-data for mnist / speakers (default: the command)")
     a = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     build_counts = build()
     if a.command == "build":
         result: dict = {"files": build_counts}
     elif a.command == "mnist":
-        result = vs_cnn("image", DATA / "mnist", "mnist", extra)
+        result = vs_cnn("image", DATA / "mnist", a.tag or "mnist", extra)
     elif a.command == "speakers":
-        result = vs_cnn("audio", DATA / "fsdd-speakers", "speakers", extra)
+        result = vs_cnn("audio", DATA / "fsdd-speakers", a.tag or "speakers", extra)
     elif a.command == "sources":
         result = sources(extra)
     else:
