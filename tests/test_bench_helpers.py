@@ -65,3 +65,51 @@ def test_single_task_runs_warm_up_for_the_joint_run_s_fraction():
     for fraction in (0.02, 0.05, 0.2, 0.5, 0.8, 0.99):  # the same learning rate at the same fraction of each run
         assert lr_at(round(fraction * steps), single, steps) == pytest.approx(lr_at(round(fraction * 2500), joint, 2500),
                                                                               rel=0.1), fraction
+
+
+def test_preset_budgets_are_read_from_the_recipes_and_scaled_alike(monkeypatch):
+    from dataclasses import replace
+
+    from tzoo.recipes import get_recipe
+    from tzoo.recipes.optim import lr_at
+
+    import multitask_budget as mb
+
+    names = ["char-lm", "vit-cifar10"]
+    full, tenth = mb.preset_plan(names, 1.0), mb.preset_plan(names, 0.1)
+    for name in names:
+        cfg = get_recipe(name).default()
+        assert full[name] == {"steps": cfg.loop.max_steps, "warmup": cfg.optim.warmup_steps,
+                              "eval_every": cfg.loop.eval_every, "save_every": cfg.loop.save_every}
+        assert tenth[name]["steps"] == round(cfg.loop.max_steps / 10)
+        assert tenth[name]["warmup"] == round(cfg.optim.warmup_steps / 10)
+        # the same learning rate at the same fraction of the run, full budget or a tenth
+        small = replace(cfg.optim, warmup_steps=tenth[name]["warmup"])
+        for f in (0.025, 0.3, 0.7, 0.99):
+            assert lr_at(round(f * tenth[name]["steps"]), small, tenth[name]["steps"]) == pytest.approx(
+                lr_at(round(f * full[name]["steps"]), cfg.optim, full[name]["steps"]), rel=0.1), (name, f)
+    assert mb.preset_plan(["char-lm"], 0.0001)["char-lm"]["steps"] == 1  # never zero steps
+
+    recipe = get_recipe("char-lm")  # a preset that changes is followed, not a number kept here
+    first = next(iter(recipe.presets))
+    base = recipe.default()
+    longer = lambda: replace(base, loop=replace(base.loop, max_steps=1234))  # noqa: E731
+    monkeypatch.setitem(recipe.presets, first, longer)
+    assert mb.preset_plan(["char-lm"], 0.5)["char-lm"]["steps"] == 617
+
+    joint = mb.joint_args(tenth)
+    total = tenth["char-lm"]["steps"] + tenth["vit-cifar10"]["steps"]
+    assert f"--loop.max_steps={total}" in joint
+    assert f"--tasks.batches=char-lm:{tenth['char-lm']['steps']},vit-cifar10:{tenth['vit-cifar10']['steps']}" in joint
+    assert f"--optim.warmup_steps={tenth['char-lm']['warmup'] + tenth['vit-cifar10']['warmup']}" in joint
+    assert f"--loop.max_steps={tenth['vit-cifar10']['steps']}" in mb.single_args(tenth["vit-cifar10"])
+
+
+def test_preset_targets_pass_and_fail():
+    import multitask_budget as mb
+
+    table = {"a": {"joint": 0.80, "single": 0.83, "higher_is_better": True},   # 3.6% worse: met
+             "b": {"joint": 2.20, "single": 2.00, "higher_is_better": False}}  # 10% worse: not met
+    t = mb.targets(table, {"joint": 10.0, "singles": 12.0}, {"joint": 100, "singles": 90})
+    assert t["tasks"]["a"]["met"] and not t["tasks"]["b"]["met"]
+    assert t["wall"] and not t["bytes"] and not t["all"]

@@ -294,7 +294,7 @@ def close(a, b) -> bool:
 
 @pytest.mark.parametrize("task", ALL)
 def test_eval_of_a_task_reproduces_its_metrics(joint, minari, capsys, tmp_path, task):
-    from tzoo.recipes.multitask import MEMBERS
+    from tzoo.recipes import get_recipe
 
     work = tmp_path / "copy"
     shutil.copytree(joint, work)
@@ -304,7 +304,7 @@ def test_eval_of_a_task_reproduces_its_metrics(joint, minari, capsys, tmp_path, 
     figures = json.loads(out.splitlines()[-1])
     for mine, theirs in EVAL_FIGURES[task].items():
         assert close(figures[mine], metrics[f"{task}/{theirs}"]), (mine, figures[mine], metrics[f"{task}/{theirs}"])
-    headline = MEMBERS[task].headline[0]
+    headline = get_recipe(task).headline[0]
     assert metrics["tasks"][task]["joint"] == metrics[f"{task}/{headline}"]
     assert headline in EVAL_FIGURES[task].values()
 
@@ -368,12 +368,12 @@ def test_an_older_run_with_section_keys_the_joint_run_rules_still_loads(joint, m
     stored["config"]["dt"]["backbone"]["dim"] = 999
     (work / "config.json").write_text(json.dumps(stored))
     from tzoo.api import open_run
-    from tzoo.recipes.multitask import MEMBERS
+    from tzoo.recipes import get_recipe
 
     assert tzoo.load(work, task="dt").verbs
     cfg = open_run(work)[1]
-    assert cfg.backbone.dim == 32 and cfg.dt.backbone == MEMBERS["dt"].default().backbone  # dropped
-    assert cfg.char_lm.loop.max_steps == MEMBERS["char-lm"].default().loop.max_steps
+    assert cfg.backbone.dim == 32 and cfg.dt.backbone == get_recipe("dt").default().backbone  # dropped
+    assert cfg.char_lm.loop.max_steps == get_recipe("char-lm").default().loop.max_steps
     assert cfg.char_lm.loop.batch_size == 4  # a key the section keeps is kept
 
 

@@ -37,6 +37,7 @@ class Stream(IntEnum):
     TASKS = 19  # which task a multi-task micro-batch trains
     IMAGE_AFFINE = 20  # affine warps of training images per batch
     SELECT_ROLLOUT = 21  # validation rollouts that choose a control checkpoint
+    TRAIN_FRACTION = 23  # the part of a training split a run trains on (--data.train_fraction)
 
 
 def step_seed(seed: int, stream: Stream, *keys: int) -> int:
