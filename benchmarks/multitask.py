@@ -81,6 +81,23 @@ def plot(table: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def ensure_dt_dataset() -> None:
+    """The dt recipe's default dataset (tzoo/cartpole/mixed-v0), collected under $MINARI_DATASETS_PATH
+    (default runs/minari) as the README's `tzoo collect CartPole-v1 --out tzoo/cartpole/mixed-v0
+    --policy mixed --episodes 140` does, if missing."""
+    import os
+
+    from tzoo.recipes import get_recipe
+
+    root = Path(os.environ.setdefault("MINARI_DATASETS_PATH", str(ROOT / "runs" / "minari")))
+    dataset = get_recipe("dt").default().data.dataset
+    if not (root / dataset / "data").is_dir():
+        from tzoo.control.collect import collect
+
+        print(f"[data] collecting {dataset}: CartPole-v1, mixed, 140 episodes", flush=True)
+        collect("CartPole-v1", dataset, policy="mixed", episodes=140, progress=False)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="char-lm,vit-cifar10,audio-fsdd,dt,av-digits")
@@ -101,14 +118,8 @@ def main() -> int:
     if args.budget == "preset" and not 0 < args.scale <= 1:
         p.error(f"--scale: must be in (0, 1], got {args.scale}")
 
-    if "dt" in names:  # the DT task's dataset: tzoo/cartpole/mixed-v0, collected if missing
-        import os
-
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from dt import ensure_datasets
-
-        root = Path(os.environ.setdefault("MINARI_DATASETS_PATH", str(ROOT / "runs" / "minari")))
-        ensure_datasets(["cartpole"], root)
+    if "dt" in names:
+        ensure_dt_dataset()
 
     if args.budget == "preset":
         from multitask_budget import run_preset

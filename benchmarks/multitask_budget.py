@@ -91,11 +91,10 @@ def targets(table: dict, wall: dict, size: dict) -> dict[str, Any]:
 
 def validation_curve(log: list[dict], task: str) -> tuple[str, list[int], list[float]]:
     """(metric, steps, values) of a task's validation figure in a joint run's log."""
-    for key in ("val_acc", "val_bpc", "val_return", "val_loss"):
-        rows = [r for r in log if isinstance(r.get(f"{task}/{key}"), (int, float))]
-        if rows:
-            return key, [r["step"] for r in rows], [r[f"{task}/{key}"] for r in rows]
-    return "", [], []
+    found = [(key, [r for r in log if isinstance(r.get(f"{task}/{key}"), (int, float))])
+             for key in ("val_acc", "val_bpc", "val_return", "val_loss")]
+    key, rows = max(found, key=lambda f: len(f[1]))  # the figure logged at every evaluation
+    return (key, [r["step"] for r in rows], [r[f"{task}/{key}"] for r in rows]) if rows else ("", [], [])
 
 
 def plot(table: dict, log: list[dict], scale: float, path: Path) -> None:

@@ -113,3 +113,6 @@ def test_preset_targets_pass_and_fail():
     t = mb.targets(table, {"joint": 10.0, "singles": 12.0}, {"joint": 100, "singles": 90})
     assert t["tasks"]["a"]["met"] and not t["tasks"]["b"]["met"]
     assert t["wall"] and not t["bytes"] and not t["all"]
+    t = mb.targets({"a": table["a"]}, {"joint": 12.5, "singles": 12.0}, {"joint": 90, "singles": 90})
+    assert not t["wall"] and t["bytes"] and not t["all"]
+    assert mb.targets({"a": table["a"]}, {"joint": 12.0, "singles": 12.0}, {"joint": 90, "singles": 90})["all"]
