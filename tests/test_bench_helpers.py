@@ -27,6 +27,20 @@ def test_a_finished_run_is_reused_only_with_an_equal_config(tmp_path, corpus, ca
     assert "[retrain]" in capsys.readouterr().out
 
 
+def test_an_unfinished_run_of_an_equal_config_is_resumed_only_when_asked(tmp_path, corpus, capsys):
+    args = [f"--data.path={corpus}", *TINY, "--loop.max_steps=2", "--loop.save_every=1"]
+    out = tmp_path / "run"
+    trainrun.train_run("char-lm", out, args)
+    (out / "metrics.json").unlink()  # as if stopped before the end, with its checkpoint kept
+    assert trainrun.resumable_run(out, trainrun.recipe_config("char-lm", args))
+    assert not trainrun.resumable_run(out, trainrun.recipe_config("char-lm", [*args, "--optim.lr=0.0123"]))
+    again, _ = trainrun.train_run("char-lm", out, args, resume=True)
+    assert again["step"] == 2 and "[resume]" in capsys.readouterr().out
+    (out / "metrics.json").unlink()
+    trainrun.train_run("char-lm", out, args)  # not asked: trained again from scratch
+    assert "[retrain]" in capsys.readouterr().out
+
+
 def test_the_reuse_rule(tmp_path, corpus):
     """finished_run: equal digest and every step done; any other key, a missing file or a short run: None."""
     from tzoo.recipes.rundir import RunDir
