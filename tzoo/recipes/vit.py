@@ -200,7 +200,8 @@ class VitRecipe(RecipeBase):
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         full, test = self._splits(cfg, is_main, barrier)
         train, val = carve_validation(full, cfg.data.val_size, cfg.data.val_seed)
-        train = image_rows(train, fraction_rows(train.labels, cfg.data.train_fraction, cfg.data.val_seed))
+        if cfg.data.train_fraction < 1:
+            train = image_rows(train, fraction_rows(train.labels, cfg.data.train_fraction, cfg.data.val_seed))
         save_class_names(run, train.class_names, is_main)
         return vit_head(cfg, len(train.class_names)), image_data(cfg, train, val, test)
 
