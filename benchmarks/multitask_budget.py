@@ -1,7 +1,7 @@
 """`benchmarks/multitask.py --budget preset`: one joint checkpoint, every task trained as many batches as its
 recipe's default preset, against each default preset trained alone (same commit, same thread count).
 
-    python benchmarks/multitask.py --budget preset --scale 0.05 -- --tasks.lr=own   # overrides: joint run only
+    python benchmarks/multitask.py --budget preset --scale 0.05 -- --tasks.lr=joint   # overrides: joint run only
     python benchmarks/multitask.py --budget preset --scale 0.05 --transfer vit-cifar10 --fraction 0.1
 
 Budgets are read from the recipes (`loop.max_steps`, `optim.warmup_steps`, `loop.eval_every`,
@@ -10,7 +10,8 @@ cosine decay keep their shape), so F < 1 repeats the comparison in less time: th
 stated at F = 1 and a figure at F < 1 is not a figure at F = 1.
 
 Joint run: `multitask` (preset `cpu`, overrides after `--`) with `--tasks.batches` = every task's
-scaled budget, spread evenly over the run, max_steps = their sum, ten evaluations. Each single run is
+scaled budget, spread evenly over the run, max_steps = their sum, `--tasks.lr=own` (each task at its
+own recipe's learning-rate schedule), ten evaluations. Each single run is
 `tzoo train TASK` with its default preset at the scaled budget. Both are scored the same way: each
 task's own headline metric (recipe.headline) on its test split / evaluation episodes.
 
@@ -62,14 +63,15 @@ def single_args(row: dict[str, int]) -> list[str]:
 
 
 def joint_args(plan: dict[str, dict[str, int]]) -> list[str]:
-    """Overrides of the joint run: every task's planned batches, spread evenly; the warm-up the sum of the
-    tasks' (the batch-weighted mean fraction); ten evaluations and checkpoints."""
+    """Overrides of the joint run: every task's planned batches, spread evenly, each at its own recipe's
+    learning-rate schedule (`--tasks.lr=own`, chosen on validation at F = 0.05: docs/multitask.md); the
+    joint warm-up (used by `--tasks.lr=joint`) the sum of the tasks'; ten evaluations and checkpoints."""
     total = sum(r["steps"] for r in plan.values())
     every = math.ceil(total / JOINT_EVALS)
     batches = ",".join(f"{n}:{r['steps']}" for n, r in plan.items())
     return [f"--tasks.names={','.join(plan)}", f"--tasks.batches={batches}",
             f"--loop.max_steps={total}", f"--optim.warmup_steps={sum(r['warmup'] for r in plan.values())}",
-            f"--loop.eval_every={every}", f"--loop.save_every={every}"]
+            f"--loop.eval_every={every}", f"--loop.save_every={every}", "--tasks.lr=own"]
 
 
 def relative_gap(joint: float, single: float, higher: bool) -> float:

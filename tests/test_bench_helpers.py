@@ -116,6 +116,7 @@ def test_preset_budgets_are_read_from_the_recipes_and_scaled_alike(monkeypatch):
     assert f"--loop.max_steps={total}" in joint
     assert f"--tasks.batches=char-lm:{tenth['char-lm']['steps']},vit-cifar10:{tenth['vit-cifar10']['steps']}" in joint
     assert f"--optim.warmup_steps={tenth['char-lm']['warmup'] + tenth['vit-cifar10']['warmup']}" in joint
+    assert "--tasks.lr=own" in joint
     assert f"--loop.max_steps={tenth['vit-cifar10']['steps']}" in mb.single_args(tenth["vit-cifar10"])
 
 
