@@ -3,6 +3,8 @@
     python benchmarks/multitask.py                          # every task, 5000 joint steps (~1 hour on 2 CPU cores)
     python benchmarks/multitask.py --steps 2000 --tasks char-lm,dt
     python benchmarks/multitask.py -- --tasks.weights=vit-cifar10:2   # overrides for every run after --
+    python benchmarks/multitask.py --budget preset --scale 0.05      # every task at its preset's batches (see
+                                                                     # multitask_budget.py; overrides: joint only)
 
 1. Joint: `tzoo train multitask` (preset `cpu`: every task's section is its recipe's CPU preset, one
    backbone of 4 x 128) for --steps optimizer steps; the task schedule draws each micro-batch's task.
@@ -79,27 +81,55 @@ def plot(table: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def ensure_dt_dataset() -> None:
+    """The dt recipe's default dataset (tzoo/cartpole/mixed-v0), collected under $MINARI_DATASETS_PATH
+    (default runs/minari) as the README's `tzoo collect CartPole-v1 --out tzoo/cartpole/mixed-v0
+    --policy mixed --episodes 140` does, if missing."""
+    import os
+
+    from tzoo.recipes import get_recipe
+
+    root = Path(os.environ.setdefault("MINARI_DATASETS_PATH", str(ROOT / "runs" / "minari")))
+    dataset = get_recipe("dt").default().data.dataset
+    if not (root / dataset / "data").is_dir():
+        from tzoo.control.collect import collect
+
+        print(f"[data] collecting {dataset}: CartPole-v1, mixed, 140 episodes", flush=True)
+        collect("CartPole-v1", dataset, policy="mixed", episodes=140, progress=False)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="char-lm,vit-cifar10,audio-fsdd,dt,av-digits")
     p.add_argument("--steps", type=int, default=5000, help="joint optimizer steps")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "multitask-bench")
-    p.add_argument("--docs", action="store_true", help="also write docs/multitask.png")
+    p.add_argument("--docs", action="store_true", help="also write docs/multitask.png (preset: multitask-preset.png)")
+    p.add_argument("--budget", choices=("draws", "preset"), default="draws",
+                   help="draws: --steps joint steps, singles at the joint run's draws; preset: every task at its "
+                        "recipe's default preset budget x --scale, against that preset alone")
+    p.add_argument("--scale", type=float, default=1.0, help="preset budget: fraction of every budget (targets at 1)")
+    p.add_argument("--transfer", metavar="TASK", help="preset budget: TASK on --fraction of its data, alone vs joint")
+    p.add_argument("--fraction", type=float, default=0.1, help="--transfer: fraction of TASK's training split")
+    p.add_argument("--resume", action="store_true", help="preset budget: continue unfinished runs of equal config")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     names = [n for n in args.tasks.split(",") if n]
+    if args.budget == "preset" and not 0 < args.scale <= 1:
+        p.error(f"--scale: must be in (0, 1], got {args.scale}")
 
-    if "dt" in names:  # the DT task's dataset: tzoo/cartpole/mixed-v0, collected if missing
-        import os
+    if "dt" in names:
+        ensure_dt_dataset()
 
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from dt import ensure_datasets
+    if args.budget == "preset":
+        from multitask_budget import run_preset
 
-        root = Path(os.environ.setdefault("MINARI_DATASETS_PATH", str(ROOT / "runs" / "minari")))
-        ensure_datasets(["cartpole"], root)
+        out = args.out if args.out != p.get_default("out") else ROOT / "runs" / "multitask-preset" / f"scale-{args.scale:g}"
+        run_preset(names, args.scale, out, extra, args.resume, ROOT / "docs" if args.docs else None,
+                   args.transfer, args.fraction)
+        return 0
 
-    from tzoo.recipes.multitask import MEMBERS
+    from tzoo.recipes import get_recipe
 
     common = [f"--loop.eval_every={args.steps}", *extra]
     joint_dir = args.out / "joint"
@@ -114,7 +144,7 @@ def main() -> int:
         out = args.out / f"single-{name}"
         single, single_s = train_run("multitask", out, [f"--tasks.names={name}", f"--loop.max_steps={steps}",
                                        f"--loop.eval_every={steps}", *extra, f"--optim.warmup_steps={warm}"])
-        metric, higher = MEMBERS[name].headline
+        metric, higher = get_recipe(name).headline
         j, s = joint["tasks"][name]["joint"], single["tasks"][name]["joint"]
         gap = relative_gap(j, s, higher)
         table[name] = {"metric": metric, "joint": j, "single": s, "higher_is_better": higher,

@@ -49,26 +49,43 @@ def recipe_config(recipe: str, args: list[str]) -> Any:
     return apply_overrides(r.presets[preset](), overrides)
 
 
-def train_run(recipe: str, out: Path, args: list[str]) -> tuple[dict, float]:
+def resumable_run(out: Path, cfg: Any) -> bool:
+    """True when `out` holds an unfinished run of exactly `cfg` (equal digest) with a checkpoint."""
+    from tzoo.recipes.rundir import CONFIG, STATE
+    from tzoo.storage import read_json
+
+    if not ((out / CONFIG).is_file() and (out / STATE).is_dir()):
+        return False
+    stored = read_json(out / CONFIG, "config").get("config")
+    return isinstance(stored, dict) and digest_of(stored) == config_digest(cfg)[1]
+
+
+def train_run(recipe: str, out: Path, args: list[str], resume: bool = False) -> tuple[dict, float]:
     """`tzoo train RECIPE --out OUT ARGS` in this process; (metrics.json, wall seconds).
 
     A finished run of the same config (equal digest, every step done) is reused, with wall seconds
-    NaN; any other folder at `out` (unfinished, or trained with other settings) is removed and the
-    run trained again from scratch.
+    NaN. With `resume`, an unfinished run of the same config continues from its last checkpoint;
+    any other folder at `out` (unfinished, or trained with other settings) is removed and the run
+    trained again from scratch.
     """
     from accelerate.state import AcceleratorState, GradientState
 
     from tzoo.cli import main
 
-    metrics = finished_run(out, recipe_config(recipe, args))
+    cfg = recipe_config(recipe, args)
+    metrics = finished_run(out, cfg)
     if metrics is not None:
         print(f"[reuse] {out}", flush=True)
         return metrics, float("nan")
-    if out.exists():
+    command = ["train", recipe, "--out", str(out), *args]
+    if resume and resumable_run(out, cfg):
+        print(f"[resume] {out}", flush=True)
+        command = ["train", "--resume", str(out)]
+    elif out.exists():
         print(f"[retrain] {out}: unfinished or trained with another config", flush=True)
         shutil.rmtree(out)
     began = time.perf_counter()
-    code = main(["train", recipe, "--out", str(out), *args])
+    code = main(command)
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
     if code != 0:

@@ -277,6 +277,8 @@ CASES = {
     "char-lm/int-as-word": ("char-lm", corpus, ["--loop.batch_size=many"], ["--loop.batch_size", "many"]),
     "bpe-lm/float-for-int": ("bpe-lm", corpus, ["--data.vocab_size=300.5"], ["--data.vocab_size"]),
     "vit/bad-choice": ("vit-cifar10", images, ["--model.pool=max"], ["--model.pool", "max"]),
+    "vit/zero-train-fraction": ("vit-cifar10", images, ["--data.train_fraction=0"], ["--data.train_fraction", "(0, 1]"]),
+    "audio/big-train-fraction": ("audio-fsdd", clips, ["--data.train_fraction=1.5"], ["--data.train_fraction", "1.5"]),
     "audio/word-for-float": ("audio-fsdd", clips, ["--optim.lr=fast"], ["--optim.lr", "fast"]),
     # NaN and infinite values
     "char-lm/nan-lr": ("char-lm", corpus, ["--optim.lr=nan"], ["--optim.lr", "nan"]),
@@ -347,6 +349,9 @@ CASES = {
     # multitask: the task list and each task's own section
     "multitask/unknown-task": ("multitask", text_only, ["--tasks.names=char-lm,chess"], ["--tasks.names", "chess"]),
     "multitask/bad-weight": ("multitask", text_only, ["--tasks.weights=char-lm:-1"], ["--tasks.weights", "positive"]),
+    "multitask/batch-counts-vs-steps": ("multitask", text_only, ["--tasks.names=char-lm", "--tasks.batches=char-lm:7"],
+                                        ["--tasks.batches", "add up to 7", "max_steps"]),
+    "multitask/batch-count-word": ("multitask", text_only, ["--tasks.batches=char-lm:many"], ["--tasks.batches", "many"]),
     "multitask/task-section-key": ("multitask", text_only, ["--char_lm.data.block_sise=8"], ["--char_lm.data.block_sise"]),
     "multitask/task-data": ("multitask", text_only, [f"--char_lm.data.path={Path('/nowhere/corpus.txt')}"],
                             ["/nowhere/corpus.txt"]),

@@ -62,3 +62,45 @@ def test_mixed_batches_name_their_task():
 def test_weights_must_be_positive(weights):
     with pytest.raises(ValueError, match="> 0"):
         TaskSchedule(["a", "b"], weights, 0)
+
+
+def test_spread_schedule_trains_exact_counts_each_in_order_and_evenly():
+    from tzoo.recipes.schedule import SpreadSchedule
+
+    counts = {"a": 20, "b": 70, "c": 60}
+    s = SpreadSchedule(list(counts), list(counts.values()))
+    total = sum(counts.values())
+    assert s.draws(total) == counts
+    seen: dict[str, list[int]] = {n: [] for n in counts}
+    for i in range(total):
+        name, k = s.at(i)
+        seen[name].append(k)
+        assert abs((k + 0.5) / counts[name] - (i + 0.5) / total) < 0.05  # k-th batch at the run's same fraction
+    assert all(ks == list(range(counts[n])) for n, ks in seen.items())
+    with pytest.raises(IndexError):
+        s.at(total)
+
+
+def test_own_learning_rate_follows_each_task_s_recipe_schedule_at_its_own_budget():
+    from dataclasses import replace
+
+    from tzoo.config import apply_overrides, parse_override_args
+    from tzoo.recipes import get_recipe
+    from tzoo.recipes.multitask import MULTITASK, make_schedule, own_lr
+    from tzoo.recipes.optim import lr_at
+
+    cfg = apply_overrides(MULTITASK.default(), parse_override_args(
+        ["--tasks.names=char-lm,dt", "--tasks.batches=char-lm:100,dt:450", "--loop.max_steps=550", "--tasks.lr=own"]))
+    schedule = make_schedule(cfg.tasks, cfg.loop.seed)
+    lr_of = own_lr(cfg, schedule, schedule.draws(550))
+    for name, n in (("char-lm", 100), ("dt", 450)):
+        optim = get_recipe(name).default().optim
+        warm = replace(optim, warmup_steps=round(optim.warmup_steps * n / get_recipe(name).default().loop.max_steps))
+        got = {k: lr_of(i) for i in range(550) for t, k in [schedule.at(i)] if t == name}
+        assert sorted(got) == list(range(n))
+        assert all(got[k] == lr_at(k, warm, n) for k in got)
+        assert max(got.values()) == pytest.approx(optim.lr, rel=0.05)  # each task's own peak
+    from tzoo.errors import TzooError
+
+    with pytest.raises(TzooError, match="add up to 550"):
+        apply_overrides(cfg, parse_override_args(["--loop.max_steps=551"]))

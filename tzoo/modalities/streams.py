@@ -38,6 +38,7 @@ class Stream(IntEnum):
     IMAGE_AFFINE = 20  # affine warps of training images per batch
     SELECT_ROLLOUT = 21  # validation rollouts that choose a control checkpoint
     CLIP_CROP = 22  # where a long training clip is cropped, per clip
+    TRAIN_FRACTION = 23  # the part of a training split a run trains on (--data.train_fraction)
 
 
 def step_seed(seed: int, stream: Stream, *keys: int) -> int:

@@ -15,6 +15,7 @@ from ..backbone import BackboneConfig
 from ..devices import to_device
 from ..modalities.clips import ClipBatches, WaveAugment, eval_batches, pad_batch
 from ..modalities.fsdd import Clips, decode_all, find_recordings, scan, split, split_validation
+from ..modalities.splits import fraction_rows
 from ..modalities.streams import Stream, step_generator
 from ..modalities.wav import OnLong, fit_length, read_wav
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
@@ -43,6 +44,8 @@ class AudioDataConfig:
             fewer are reported and skipped.
         val_indices: recording indices [first, last] of the training speakers held out for
             validation (checkpoints and presets are chosen on them; the test split is scored once).
+        train_fraction: train on this digit-stratified fraction of the remaining training clips (a
+            fixed choice; validation and test stay whole): 0.1 = a tenth of the data.
     """
 
     dir: Optional[str] = None
@@ -51,8 +54,11 @@ class AudioDataConfig:
     on_long: Literal["crop", "error"] = "crop"
     max_bad_fraction: float = 0.05
     val_indices: tuple[int, ...] = (5, 9)
+    train_fraction: float = 1.0
 
     def validate(self) -> None:
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction: must be in (0, 1], got {self.train_fraction}")
         if len(self.val_indices) != 2 or not 0 <= self.val_indices[0] <= self.val_indices[1]:
             raise ValueError(f"val_indices: expected FIRST,LAST with 0 <= FIRST <= LAST, got {self.val_indices}")
         if self.max_seconds <= 0:
@@ -128,6 +134,7 @@ def load_splits(cfg: AudioConfig) -> tuple[Clips, Clips, Clips]:
     folder = find_recordings(cfg.data.dir)
     train, test = split(scan(folder), cfg.data.holdout_speaker, folder)
     train, val = split_validation(train, cfg.data.val_indices, folder)
+    train = [train[i] for i in fraction_rows(torch.tensor([r.digit for r in train]), cfg.data.train_fraction).tolist()]
     read, bad = clip_reader(cfg), cfg.data.max_bad_fraction
     return (decode_all(train, read, "training", bad), decode_all(val, read, "validation", bad),
             decode_all(test, read, "test", bad))

@@ -92,6 +92,8 @@ class Parts:
             None = the only task's.
         select: keep the checkpoint that is best on the first task's monitor; False = the last weights.
         finish: (model, run, summary) on the main process after every task's own `finish`.
+        lr_of: micro-batch index -> learning rate, replacing the loop's one schedule (a multi-task run
+            where each task keeps its own); a step of several micro-batches takes their mean.
     """
 
     model: TzooModel
@@ -99,6 +101,7 @@ class Parts:
     source: Optional[BatchSource] = None
     select: bool = True
     finish: Optional[Callable[[TzooModel, RunDir, dict], None]] = None
+    lr_of: Optional[Callable[[int], float]] = None
 
     @property
     def prefixed(self) -> bool:

@@ -6,12 +6,13 @@ section of this one (`--char_lm.data.block_size=128`); its `loop.batch_size` and
 `loop.eval_batches` stay the task's, while the backbone, the optimizer and the rest of the loop are
 the joint ones: setting a section's `backbone`, `optim` or other `loop` keys is an error. Each task
 keeps its own tokenizers (stored as `TASK/NAME`) and its run files under `tasks/TASK/` of the run
-directory; a `TaskSchedule` picks the task of every micro-batch.
+directory; a `TaskSchedule` (by weight) or a `SpreadSchedule` (exact counts) picks the task of every
+micro-batch.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 from ..backbone import BackboneConfig
 from ..errors import TzooError
@@ -23,7 +24,8 @@ from .base import Loaded, Parts, RecipeBase, TaskData, build_model, load_model
 from .dt import DT, DTConfig
 from .lm import CHAR_LM, LMConfig
 from .rundir import RunDir
-from .schedule import MixedBatches, TaskSchedule
+from .optim import lr_at
+from .schedule import MixedBatches, SpreadSchedule, TaskSchedule
 from .settings import LoopConfig, OptimConfig
 from .vit import VIT_CIFAR10, VitConfig
 
@@ -39,16 +41,23 @@ def section(task: str) -> str:
 
 @dataclass
 class TasksConfig:
-    """Which tasks train together, and how often each is drawn.
+    """Which tasks train together, how often each is drawn, and at which learning rate.
 
     Attributes:
         names: the tasks (recipe names), in the order their metrics are reported.
         weights: `TASK:WEIGHT` entries; a micro-batch trains TASK with probability WEIGHT / sum
             (tasks not listed weigh 1).
+        batches: `TASK:N` entries, one per task: each task trains exactly N micro-batches, spread
+            evenly over the run (N's add up to loop.max_steps x loop.grad_accum); replaces `weights`.
+        lr: "joint" (the joint --optim schedule for every step) or "own" (a step of task T takes
+            T's recipe default learning-rate schedule, peak, floor and warm-up fraction, at T's own
+            batch count: each task climbs and decays as it would trained alone).
     """
 
     names: tuple[str, ...] = tuple(MEMBERS)
     weights: tuple[str, ...] = ()
+    batches: tuple[str, ...] = ()
+    lr: Literal["joint", "own"] = "joint"
 
     def validate(self) -> None:
         if not self.names:
@@ -59,23 +68,39 @@ class TasksConfig:
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"names: a task is named twice in {','.join(self.names)}")
         self.weight_list()
+        if self.batches:
+            if self.weights:
+                raise ValueError("weights: --tasks.batches fixes every task's count; drop --tasks.weights")
+            missing = [n for n in self.names if n not in self._entries("batches", int)]
+            if missing:
+                raise ValueError(f"batches: no count for {missing[0]}; give TASK:N for each of {','.join(self.names)}")
+
+    def _entries(self, key: str, kind: type) -> dict[str, float]:
+        """`TASK:VALUE` entries of `key` as {task: value}; each value a positive `kind`."""
+        given: dict[str, float] = {}
+        for entry in getattr(self, key):
+            name, sep, value = entry.partition(":")
+            if not sep or name not in self.names:
+                raise ValueError(f"{key}: {entry!r} is not TASK:{'N' if kind is int else 'WEIGHT'} for a task in --tasks.names "
+                                 f"({','.join(self.names)})")
+            try:
+                v = kind(value)
+            except ValueError:
+                raise ValueError(f"{key}: {entry!r}: {value!r} is not {'an integer' if kind is int else 'a number'}") from None
+            if not v > 0 or v == float("inf"):
+                raise ValueError(f"{key}: {entry!r}: a {key[:-1]} must be a positive number")
+            given[name] = v
+        return given
 
     def weight_list(self) -> list[float]:
         """One weight per task in `names`."""
-        given: dict[str, float] = {}
-        for entry in self.weights:
-            name, sep, value = entry.partition(":")
-            if not sep or name not in self.names:
-                raise ValueError(f"weights: {entry!r} is not TASK:WEIGHT for a task in --tasks.names "
-                                 f"({','.join(self.names)})")
-            try:
-                w = float(value)
-            except ValueError:
-                raise ValueError(f"weights: {entry!r}: {value!r} is not a number") from None
-            if not w > 0 or w == float("inf"):
-                raise ValueError(f"weights: {entry!r}: a weight must be a positive number")
-            given[name] = w
+        given = self._entries("weights", float)
         return [given.get(n, 1.0) for n in self.names]
+
+    def batch_counts(self) -> Optional[list[int]]:
+        """One exact batch count per task in `names`, or None (tasks drawn by weight)."""
+        given = self._entries("batches", int)
+        return [int(given[n]) for n in self.names] if given else None
 
 
 @dataclass
@@ -93,6 +118,10 @@ class MultitaskConfig:
     av_digits: AvConfig = field(default_factory=AV_DIGITS.default)
 
     def validate(self) -> None:
+        counts = self.tasks.batch_counts()
+        if counts is not None and sum(counts) != self.loop.max_steps * self.loop.grad_accum:
+            raise ValueError(f"tasks.batches: the counts add up to {sum(counts)} micro-batches, the loop runs "
+                             f"{self.loop.max_steps * self.loop.grad_accum} (max_steps x grad_accum); make them equal")
         for name in MEMBERS:
             joint_key = ruled_key(getattr(self, section(name)), get_recipe(name).default())
             if joint_key is not None:
@@ -160,6 +189,30 @@ def task_table(names: tuple[str, ...], summary: dict) -> dict[str, dict[str, Any
     return table
 
 
+def make_schedule(tasks: TasksConfig, seed: int) -> TaskSchedule | SpreadSchedule:
+    """Exact counts spread evenly (--tasks.batches), else tasks drawn by weight."""
+    counts = tasks.batch_counts()
+    if counts is not None:
+        return SpreadSchedule(tasks.names, counts)
+    return TaskSchedule(tasks.names, tasks.weight_list(), seed)
+
+
+def own_lr(cfg: MultitaskConfig, schedule: TaskSchedule | SpreadSchedule, draws: dict[str, int]) -> Callable[[int], float]:
+    """micro-batch index -> its task's own learning rate: the task's recipe default schedule (peak,
+    floor, warm-up as a fraction of that recipe's steps) over the batches it trains in this run."""
+    plans = {}
+    for name in cfg.tasks.names:
+        own = cfg.task_config(name)  # its optim and max_steps are the recipe default's (validate)
+        n = max(draws[name], 1)
+        plans[name] = (replace(own.optim, warmup_steps=round(own.optim.warmup_steps * n / own.loop.max_steps)), n)
+
+    def lr_of(index: int) -> float:
+        name, k = schedule.at(index)
+        optim, n = plans[name]
+        return lr_at(k, optim, n)
+    return lr_of
+
+
 class MultitaskRecipe(RecipeBase):
     """Several recipes' tasks on one shared backbone: one run directory, one model.safetensors."""
 
@@ -180,14 +233,15 @@ class MultitaskRecipe(RecipeBase):
             heads[name], data = get_recipe(name).task_parts(cfg.task_config(name), sub, is_main, barrier)
             tasks[name] = _scoped(name, data, sub)
         model = build_model(cfg.backbone, heads, scoped=True)
-        schedule = TaskSchedule(cfg.tasks.names, cfg.tasks.weight_list(), cfg.loop.seed)
+        schedule = make_schedule(cfg.tasks, cfg.loop.seed)
         source = MixedBatches({n: d.train for n, d in tasks.items()}, schedule)
         accum, steps = cfg.loop.grad_accum, cfg.loop.max_steps
+        lr_of = own_lr(cfg, schedule, schedule.draws(steps * accum)) if cfg.tasks.lr == "own" else None
 
         def finish(model: TzooModel, run: RunDir, summary: dict) -> None:
             summary["task_batches"] = schedule.draws(steps * accum)
             summary["tasks"] = task_table(cfg.tasks.names, summary)
-        return Parts(model, tasks, source, select=False, finish=finish)
+        return Parts(model, tasks, source, select=False, finish=finish, lr_of=lr_of)
 
     def load(self, cfg: MultitaskConfig, run: RunDir) -> Loaded:
         heads, artefacts = {}, {}

@@ -54,13 +54,41 @@ class TaskSchedule:
         return out
 
 
+class SpreadSchedule:
+    """Task of micro-batch `index` when every task trains an exact number of batches, spread evenly:
+    task t's k-th batch comes at about the fraction (k + 1/2) / counts[t] of the run, so each task
+    goes through the run's learning-rate schedule as it would alone (ties: the earlier task first).
+    A pure function of (counts, index); the same interface as TaskSchedule."""
+
+    def __init__(self, names: Sequence[str], counts: Sequence[int]) -> None:
+        if len(names) != len(counts) or not names or any(c < 1 for c in counts):
+            raise ValueError(f"one count >= 1 per task, got {list(counts)}")
+        self.names = list(names)
+        events = sorted(((2 * k + 1) / (2 * c), t, k) for t, c in enumerate(counts) for k in range(c))
+        self.tasks = [t for _, t, _ in events]
+        self.ordinals = [k for _, _, k in events]
+
+    def at(self, index: int) -> tuple[str, int]:
+        """(task name, that task's own batch index) of micro-batch `index`."""
+        if index >= len(self.tasks):
+            raise IndexError(f"micro-batch {index}: the task counts add up to {len(self.tasks)}")
+        return self.names[self.tasks[index]], self.ordinals[index]
+
+    def draws(self, stop: int) -> dict[str, int]:
+        """How many of the micro-batches 0 .. stop-1 each task trains."""
+        out = dict.fromkeys(self.names, 0)
+        for t in self.tasks[:stop]:
+            out[self.names[t]] += 1
+        return out
+
+
 class MixedBatches:
     """The training batches of several tasks, interleaved by a TaskSchedule; each batch carries
     its task's name under "task"."""
 
     unit = "items"  # each task counts its own (tokens, images, clips, steps, examples)
 
-    def __init__(self, sources: Mapping[str, BatchSource], schedule: TaskSchedule) -> None:
+    def __init__(self, sources: Mapping[str, BatchSource], schedule: "TaskSchedule | SpreadSchedule") -> None:
         self.sources, self.schedule = dict(sources), schedule
 
     def batch(self, index: int, rank: int = 0, world: int = 1) -> dict[str, Any]:

@@ -182,7 +182,9 @@ class Trainer:
         checked before its backward pass.
         """
         step, accum = self.state.step, self.loop.grad_accum
-        set_lr(self.optimizer, lr_at(step, self.optim, self.loop.max_steps))
+        lr_of = self.parts.lr_of
+        set_lr(self.optimizer, lr_at(step, self.optim, self.loop.max_steps) if lr_of is None else
+               sum(lr_of(step * accum + m) for m in range(accum)) / accum)
         seed_step(step_seed(self.loop.seed, Stream.TRAIN_RNG, step, self.rank), self.acc.device)
         total, items = None, 0
         for micro in range(accum):

@@ -13,7 +13,7 @@ from ..backbone import BackboneConfig
 from ..errors import TzooError
 from ..modalities.cifar import HUB_ID, ImageSplit, load_images
 from ..modalities.images import Augment, ImageBatches, eval_batches
-from ..modalities.splits import stratified_split
+from ..modalities.splits import fraction_rows, stratified_split
 from ..modalities.streams import Stream, step_generator
 from ..tasks import ClassificationTask, TzooModel, classification_metrics, classify
 from ..tokenizers import QueryTokenizer
@@ -40,6 +40,8 @@ class ImageDataConfig:
         val_size: images carved from the training split for validation (class-stratified); checkpoints
             and presets are chosen on them, the test split is scored once at the end.
         val_seed: seed of that carving (fixed, so every run validates on the same images).
+        train_fraction: train on this class-stratified fraction of the remaining training images
+            (fixed by val_seed; validation and test stay whole): 0.1 = a tenth of the data.
     """
 
     dir: Optional[str] = None
@@ -48,10 +50,13 @@ class ImageDataConfig:
     on_wrong_size: Literal["error", "resize"] = "error"
     val_size: int = 5000
     val_seed: int = 0
+    train_fraction: float = 1.0
 
     def validate(self) -> None:
         if self.val_size < 1:
             raise ValueError(f"val_size: must be >= 1, got {self.val_size}")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction: must be in (0, 1], got {self.train_fraction}")
 
 
 @dataclass
@@ -145,8 +150,12 @@ def carve_validation(train: ImageSplit, size: int, seed: int) -> tuple[ImageSpli
     the validation rows in a seeded shuffled order (so any leading part is a fair sample)."""
     keep, held = stratified_split(train.labels, size, seed)
     held = held[torch.randperm(len(held), generator=step_generator(seed, Stream.EVAL_PROBE))]
-    part = lambda rows: ImageSplit(train.images[rows], train.labels[rows], train.class_names)  # noqa: E731
-    return part(keep), part(held)
+    return image_rows(train, keep), image_rows(train, held)
+
+
+def image_rows(split: ImageSplit, rows: Tensor) -> ImageSplit:
+    """The images of `split` at `rows`."""
+    return ImageSplit(split.images[rows], split.labels[rows], split.class_names)
 
 
 def image_data(cfg: VitConfig, train: ImageSplit, val: ImageSplit, test: Optional[ImageSplit],
@@ -206,6 +215,8 @@ class VitRecipe(RecipeBase):
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         full, test = self._splits(cfg, is_main, barrier)
         train, val = carve_validation(full, cfg.data.val_size, cfg.data.val_seed)
+        if cfg.data.train_fraction < 1:
+            train = image_rows(train, fraction_rows(train.labels, cfg.data.train_fraction, cfg.data.val_seed))
         save_class_names(run, train.class_names, is_main)
         return vit_head(cfg, len(train.class_names)), image_data(cfg, train, val, test)
 
