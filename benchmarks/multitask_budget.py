@@ -50,6 +50,10 @@ def preset_plan(names: list[str], scale: float) -> dict[str, dict[str, int]]:
     for name in names:
         cfg = get_recipe(name).default()
         loop = cfg.loop
+        if not loop.max_steps or not loop.eval_every or cfg.optim.warmup_steps is None:
+            raise SystemExit(f"{name}: its default budget is derived from its data (auto), so it has no preset "
+                             "budget to read here; leave it out of --tasks.names or give the task its resolved "
+                             "budget first (see docs/dt-generalise.md)")
         plan[name] = {"steps": scaled(loop.max_steps, scale), "warmup": round(cfg.optim.warmup_steps * scale),
                       "eval_every": scaled(loop.eval_every, scale),
                       "save_every": scaled(loop.save_every, scale) if loop.save_every else 0}

@@ -86,7 +86,7 @@ def test_own_learning_rate_follows_each_task_s_recipe_schedule_at_its_own_budget
 
     from tzoo.config import apply_overrides, parse_override_args
     from tzoo.recipes import get_recipe
-    from tzoo.recipes.multitask import MULTITASK, make_schedule, own_lr
+    from tzoo.recipes.multitask import AUTO_WARMUP, MULTITASK, make_schedule, own_lr
     from tzoo.recipes.optim import lr_at
 
     cfg = apply_overrides(MULTITASK.default(), parse_override_args(
@@ -94,8 +94,10 @@ def test_own_learning_rate_follows_each_task_s_recipe_schedule_at_its_own_budget
     schedule = make_schedule(cfg.tasks, cfg.loop.seed)
     lr_of = own_lr(cfg, schedule, schedule.draws(550))
     for name, n in (("char-lm", 100), ("dt", 450)):
-        optim = get_recipe(name).default().optim
-        warm = replace(optim, warmup_steps=round(optim.warmup_steps * n / get_recipe(name).default().loop.max_steps))
+        default = get_recipe(name).default()
+        optim, steps = default.optim, default.loop.max_steps
+        share = AUTO_WARMUP if optim.warmup_steps is None or not steps else optim.warmup_steps / steps  # dt: auto
+        warm = replace(optim, warmup_steps=round(share * n))
         got = {k: lr_of(i) for i in range(550) for t, k in [schedule.at(i)] if t == name}
         assert sorted(got) == list(range(n))
         assert all(got[k] == lr_at(k, warm, n) for k in got)

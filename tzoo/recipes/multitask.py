@@ -197,6 +197,9 @@ def make_schedule(tasks: TasksConfig, seed: int) -> TaskSchedule | SpreadSchedul
     return TaskSchedule(tasks.names, tasks.weight_list(), seed)
 
 
+AUTO_WARMUP = 0.02  # dt's rule: warm up for 2% of the updates (tzoo/recipes/dt.py WARMUP)
+
+
 def own_lr(cfg: MultitaskConfig, schedule: TaskSchedule | SpreadSchedule, draws: dict[str, int]) -> Callable[[int], float]:
     """micro-batch index -> its task's own learning rate: the task's recipe default schedule (peak,
     floor, warm-up as a fraction of that recipe's steps) over the batches it trains in this run."""
@@ -204,7 +207,10 @@ def own_lr(cfg: MultitaskConfig, schedule: TaskSchedule | SpreadSchedule, draws:
     for name in cfg.tasks.names:
         own = cfg.task_config(name)  # its optim and max_steps are the recipe default's (validate)
         n = max(draws[name], 1)
-        plans[name] = (replace(own.optim, warmup_steps=round(own.optim.warmup_steps * n / own.loop.max_steps)), n)
+        warmup = own.optim.warmup_steps
+        # a recipe that leaves its budget or warm-up to the data (dt's auto) warms up for that rule's share
+        share = AUTO_WARMUP if warmup is None or not own.loop.max_steps else warmup / own.loop.max_steps
+        plans[name] = (replace(own.optim, warmup_steps=round(share * n)), n)
 
     def lr_of(index: int) -> float:
         name, k = schedule.at(index)
