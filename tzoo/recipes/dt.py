@@ -443,6 +443,8 @@ class DecisionTransformerRecipe(RecipeBase):
         stats = dataset_stats(cfg.data, episodes, env)
         env.close()
         stats["auto"] = auto
+        if (run / STATS).is_file():  # a resumed run: its config holds the resolved values; keep the record of them
+            stats["auto"] = {**run.load_json(STATS, "dataset statistics").get("auto", {}), **auto}
         train, val = split_episodes(episodes, cfg.data.val_fraction, cfg.data.top_pct)
         if is_main:
             run.save_json(STATS, stats)
