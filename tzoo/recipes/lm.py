@@ -21,6 +21,7 @@ from ..tokenizers.text import Codec
 from .base import Loaded, RecipeBase, TaskData, TaskHead, build_model
 from .rundir import RunDir
 from .settings import LoopConfig, OptimConfig
+from .yourdata import describe_splits
 
 TASK = "lm"
 
@@ -119,11 +120,6 @@ def corpus_source(cfg: TextDataConfig) -> str:
     """Where the text is: --data.dataset, else --data.path, else Tiny Shakespeare's file."""
     given = cfg.dataset if cfg.dataset is not None else cfg.path
     return given if given is not None else str(find_corpus(None))
-
-
-def describe_splits(record: dict) -> str:
-    """"data: train 1,003,854 chars (first 90% of ...), validation 111,540 chars (last 10% of ...)"."""
-    return "data: " + ", ".join(f"{name} {r['size']:,} chars ({r['from']})" for name, r in record.items())
 
 
 def _codec(cfg: TextDataConfig, train_text: str, full_text: str, run: RunDir, is_main: bool,
@@ -229,7 +225,7 @@ class LanguageModelRecipe(RecipeBase):
                    barrier: Callable[[], None]) -> tuple[TaskHead, TaskData]:
         corpus = load_corpus(cfg.data, run, is_main, barrier)
         if is_main:
-            print(describe_splits(corpus.splits), flush=True)
+            print(describe_splits(corpus.splits, "chars"), flush=True)
         s = cfg.sample
         try:  # a prompt outside the vocabulary fails now, not after training
             prompt_ids(corpus.codec, s.prompt)

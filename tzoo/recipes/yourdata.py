@@ -97,9 +97,11 @@ def load_user_data(d: UserData, modality: Modality, converter: Converter | Calla
     return UserSplits(splits, list(tables["train"].class_names), record, lines)
 
 
-def describe_splits(record: dict[str, dict]) -> str:
-    """"data: train 900 (train folder, less the carved ...), validation 100 (carved 10% ...), ..."."""
-    return "data: " + ", ".join(f"{name} {r['size']:,} ({r['from']})" for name, r in record.items())
+def describe_splits(record: dict[str, dict], unit: str = "") -> str:
+    """"data: train 900 (train folder, less the carved ...), validation 100 (carved 10% ...), ..."; `unit`
+    names what the sizes count ("chars" for a text corpus)."""
+    size = lambda r: f"{r['size']:,} {unit}".rstrip()  # noqa: E731
+    return "data: " + ", ".join(f"{name} {size(r)} ({r['from']})" for name, r in record.items())
 
 
 RESIZED = re.compile(r"resized (\d+)x(\d+) -> (\d+x\d+)( \(centre crop\))?")
